@@ -1,0 +1,261 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"crmsync/agent"
+)
+
+// ErrGone reports a message that is no longer in the Maildir: deleted, or
+// moved away before it could be read.
+var ErrGone = errors.New("message is no longer in the maildir")
+
+// ErrNotMaildir reports a root directory that is not a Maildir.
+var ErrNotMaildir = errors.New("not a maildir")
+
+// DefaultRescan is the periodic rescan interval when Options.Rescan is zero.
+const DefaultRescan = 10 * time.Minute
+
+// DefaultDebounce is the debounce delay when Options.Debounce is zero.
+const DefaultDebounce = 200 * time.Millisecond
+
+// ChangeKind says what happened to a message.
+type ChangeKind int
+
+// The kinds of Change.
+const (
+	// Added is a message seen for the first time in the Source's lifetime.
+	Added ChangeKind = iota + 1
+	// Moved is a known message at a new path: new/ to cur/, changed flags,
+	// another folder, or back after it was reported Removed.
+	Moved
+	// Removed is a message whose file is gone from every watched folder.
+	Removed
+)
+
+// String returns the kind's name.
+func (k ChangeKind) String() string {
+	switch k {
+	case Added:
+		return "Added"
+	case Moved:
+		return "Moved"
+	case Removed:
+		return "Removed"
+	}
+	return "Unknown"
+}
+
+// Change is one event of the intake.
+type Change struct {
+	// Key identifies the message for its whole life in the Maildir.
+	Key agent.MessageKey
+	// Folder is "" for the inbox or the Maildir++ folder name (".Sent").
+	Folder string
+	// Path is the file's current path; for Removed, its last known path.
+	Path string
+	// Kind says what happened.
+	Kind ChangeKind
+	// Flags are the Maildir flags of the current name ("" in new/).
+	Flags string
+}
+
+// Options configure a Source.
+type Options struct {
+	// Root is the Maildir: the directory holding cur/, new/ and tmp/.
+	Root string
+	// Folders are Maildir++ subfolders to watch besides the inbox (".Sent").
+	Folders []string
+	// Logger receives operational logs (paths and keys, never header
+	// contents). Nil discards them.
+	Logger *slog.Logger
+	// Rescan is the interval of the periodic full listing that catches what
+	// file events missed. Zero means DefaultRescan.
+	Rescan time.Duration
+	// Debounce is how long a removal waits for the same key to reappear
+	// (new/ to cur/ is a remove and a create), and how long bursts of
+	// directory events are gathered before a rescan. Zero means
+	// DefaultDebounce.
+	Debounce time.Duration
+}
+
+// location is where a message's file currently is.
+type location struct {
+	folder string // "" or ".Sent"
+	sub    string // "new" or "cur"
+	name   string // the file name, flags included
+	flags  string
+	order  int64 // sort key: the name's time prefix, or the mtime (Unix seconds)
+}
+
+func (l location) path(root string) string {
+	return filepath.Join(root, l.folder, l.sub, l.name)
+}
+
+// Source is the Maildir intake: it lists, watches and rescans the inbox and
+// the configured folders and reports every message as Changes.
+//
+// Invariants: Run's goroutine is the only writer of index, and updates it
+// before it sends the Change that reports the update, so a reader of the
+// Change can always call Envelope. index holds exactly the messages the
+// Source believes present; mu guards it for Envelope and Body.
+type Source struct {
+	opts Options
+	log  *slog.Logger
+
+	running atomic.Bool  // Run was called; a Source runs once
+	done    atomic.Int64 // messages reported by the initial scan so far
+	total   atomic.Int64 // messages the initial scan found
+
+	mu    sync.RWMutex
+	index map[agent.MessageKey]location // guarded by mu; written by Run only
+}
+
+// New returns a Source for opts. Nothing happens until Run.
+func New(opts Options) *Source {
+	if opts.Rescan <= 0 {
+		opts.Rescan = DefaultRescan
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{opts: opts, log: log.With("component", "maildir"), index: make(map[agent.MessageKey]location)}
+}
+
+// Progress reports how far the initial scan is: done of total messages
+// reported. Both are zero before the scan has listed the Maildir.
+func (s *Source) Progress() (done, total int) {
+	return int(s.done.Load()), int(s.total.Load())
+}
+
+// Envelope re-reads the header block of the message k from its current file.
+// A message moved between new/ and cur/ since the last event is found again;
+// one that is gone yields ErrGone.
+func (s *Source) Envelope(k agent.MessageKey) (Envelope, error) {
+	f, err := s.open(k)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("maildir: envelope of %s: %w", k, err)
+	}
+	defer f.Close()
+	e, err := ParseHeader(f)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("maildir: envelope of %s: %w", k, err)
+	}
+	return e, nil
+}
+
+// Body opens the whole message k for reading, header included. It is meant
+// for messages being tracked only; the caller closes it.
+func (s *Source) Body(k agent.MessageKey) (io.ReadCloser, error) {
+	f, err := s.open(k)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: body of %s: %w", k, err)
+	}
+	return f, nil
+}
+
+// open opens the current file of k: the indexed path, else the same key in
+// new/ or cur/ of its folder (a rename the Run loop has not seen yet).
+func (s *Source) open(k agent.MessageKey) (*os.File, error) {
+	s.mu.RLock()
+	loc, ok := s.index[k]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: the key is not in the index", ErrGone)
+	}
+	f, err := os.Open(loc.path(s.opts.Root))
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if p, ok := s.find(loc.folder, k); ok {
+		if f, err := os.Open(p); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the file was moved or deleted", ErrGone)
+}
+
+// find looks for the file of k in new/ and cur/ of folder, reading the
+// directory in batches and stopping at the first match.
+func (s *Source) find(folder string, k agent.MessageKey) (string, bool) {
+	for _, sub := range []string{"new", "cur"} {
+		dir := filepath.Join(s.opts.Root, folder, sub)
+		if _, err := os.Lstat(filepath.Join(dir, string(k))); err == nil {
+			return filepath.Join(dir, string(k)), true
+		}
+		d, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		for {
+			names, err := d.Readdirnames(512)
+			for _, n := range names {
+				if strings.HasPrefix(n, string(k)) {
+					if key, _, err := ParseName(n); err == nil && key == k {
+						d.Close()
+						return filepath.Join(dir, n), true
+					}
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		d.Close()
+	}
+	return "", false
+}
+
+// setIndex records where k is now. Called by Run's goroutine only.
+func (s *Source) setIndex(k agent.MessageKey, loc location) {
+	s.mu.Lock()
+	s.index[k] = loc
+	s.mu.Unlock()
+}
+
+// dropIndex forgets k. Called by Run's goroutine only.
+func (s *Source) dropIndex(k agent.MessageKey) {
+	s.mu.Lock()
+	delete(s.index, k)
+	s.mu.Unlock()
+}
+
+// lookup returns where Run last saw k.
+func (s *Source) lookup(k agent.MessageKey) (location, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	loc, ok := s.index[k]
+	return loc, ok
+}
+
+// checkMaildir verifies that root holds cur/, new/ and tmp/.
+func checkMaildir(root string) error {
+	var missing []string
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if fi, err := os.Stat(filepath.Join(root, sub)); err != nil || !fi.IsDir() {
+			missing = append(missing, sub+"/")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("maildir: %s: %w: missing %s (a Maildir is a directory holding the three subdirectories cur, new and tmp)",
+		root, ErrNotMaildir, strings.Join(missing, ", "))
+}

@@ -1,0 +1,313 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"crmsync/agent"
+)
+
+// waitFor bounds every wait for an expected Change.
+const waitFor = 5 * time.Second
+
+// quiet is how long a test listens to be sure no further Change comes.
+const quiet = 300 * time.Millisecond
+
+func makeMaildir(t *testing.T, root string, folders ...string) {
+	t.Helper()
+	for _, f := range append([]string{""}, folders...) {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, f, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func message(subject string) string {
+	return "From: Sender <sender@example.com>\r\nTo: me@example.com\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.com>\r\n\r\nbody\r\n"
+}
+
+// deliver writes a message the way a delivery agent does: into tmp/, then
+// renamed into new/.
+func deliver(t *testing.T, folderDir, name, content string) string {
+	t.Helper()
+	tmp := filepath.Join(folderDir, "tmp", name)
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(folderDir, "new", name)
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// start runs a Source on root and stops it when the test ends.
+func start(t *testing.T, opts Options) (*Source, chan Change) {
+	t.Helper()
+	if opts.Debounce == 0 {
+		opts.Debounce = 50 * time.Millisecond
+	}
+	src := New(opts)
+	ch := make(chan Change, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, ch) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(waitFor):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return src, ch
+}
+
+func next(t *testing.T, ch <-chan Change) Change {
+	t.Helper()
+	select {
+	case c := <-ch:
+		return c
+	case <-time.After(waitFor):
+		t.Fatal("no change within", waitFor)
+		return Change{}
+	}
+}
+
+func expectQuiet(t *testing.T, ch <-chan Change) {
+	t.Helper()
+	select {
+	case c := <-ch:
+		t.Fatalf("unexpected change %+v", c)
+	case <-time.After(quiet):
+	}
+}
+
+func expect(t *testing.T, ch <-chan Change, kind ChangeKind, key agent.MessageKey) Change {
+	t.Helper()
+	c := next(t, ch)
+	if c.Kind != kind || c.Key != key {
+		t.Fatalf("got %s %q, want %s %q", c.Kind, c.Key, kind, key)
+	}
+	return c
+}
+
+func TestNotMaildir(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "new"), 0o700)
+	err := New(Options{Root: root}).Run(context.Background(), make(chan Change))
+	if !errors.Is(err, ErrNotMaildir) {
+		t.Fatalf("err = %v, want ErrNotMaildir", err)
+	}
+	for _, want := range []string{"cur/", "tmp/", "a Maildir is a directory holding"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestInitialScanNewestFirst(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	os.WriteFile(filepath.Join(root, "new", "1000.M1P1.host"), []byte(message("old")), 0o600)
+	os.WriteFile(filepath.Join(root, "cur", "3000.M1P1.host:2,S"), []byte(message("newest")), 0o600)
+	os.WriteFile(filepath.Join(root, "cur", "2000.M1P1.host:2,"), []byte(message("middle")), 0o600)
+	os.WriteFile(filepath.Join(root, "cur", ".hidden"), []byte("x"), 0o600)
+	src, ch := start(t, Options{Root: root})
+	for _, want := range []agent.MessageKey{"3000.M1P1.host", "2000.M1P1.host", "1000.M1P1.host"} {
+		expect(t, ch, Added, want)
+	}
+	if done, total := src.Progress(); done != 3 || total != 3 {
+		t.Errorf("Progress = %d/%d, want 3/3", done, total)
+	}
+	expectQuiet(t, ch)
+}
+
+func TestDeliveryMoveRemove(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	// A short rescan proves rescans report nothing already known.
+	src, ch := start(t, Options{Root: root, Rescan: 50 * time.Millisecond})
+	const key = "1700000000.M1P2.host"
+	path := deliver(t, root, key, message("hello there"))
+	c := expect(t, ch, Added, key)
+	if c.Folder != "" || c.Path != path || c.Flags != "" {
+		t.Errorf("Added = %+v", c)
+	}
+	e, err := src.Envelope(key)
+	if err != nil || e.Subject != "hello there" {
+		t.Fatalf("Envelope = %+v, %v", e, err)
+	}
+
+	cur := filepath.Join(root, "cur", key+":2,S")
+	if err := os.Rename(path, cur); err != nil {
+		t.Fatal(err)
+	}
+	c = expect(t, ch, Moved, key)
+	if c.Path != cur || c.Flags != "S" {
+		t.Errorf("Moved = %+v", c)
+	}
+	flagged := filepath.Join(root, "cur", key+":2,FS")
+	if err := os.Rename(cur, flagged); err != nil {
+		t.Fatal(err)
+	}
+	if c = expect(t, ch, Moved, key); c.Flags != "FS" {
+		t.Errorf("Moved = %+v", c)
+	}
+	b, err := src.Body(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := io.ReadAll(b)
+	b.Close()
+	if !strings.HasSuffix(string(all), "body\r\n") {
+		t.Errorf("Body = %q", all)
+	}
+	expectQuiet(t, ch)
+
+	if err := os.Remove(flagged); err != nil {
+		t.Fatal(err)
+	}
+	if c = expect(t, ch, Removed, key); c.Path != flagged {
+		t.Errorf("Removed = %+v", c)
+	}
+	if _, err := src.Envelope(key); !errors.Is(err, ErrGone) {
+		t.Errorf("Envelope after removal: %v, want ErrGone", err)
+	}
+	// Back again: known, so Moved, never a second Added.
+	deliver(t, root, key, message("hello there"))
+	expect(t, ch, Moved, key)
+	expectQuiet(t, ch)
+}
+
+func TestFolders(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root, ".Sent")
+	_, ch := start(t, Options{Root: root, Folders: []string{".Sent"}})
+	deliver(t, filepath.Join(root, ".Sent"), "1.M1.host", message("sent one"))
+	if c := expect(t, ch, Added, "1.M1.host"); c.Folder != ".Sent" {
+		t.Errorf("Folder = %q", c.Folder)
+	}
+	// Moving it to the inbox keeps the key.
+	if err := os.Rename(filepath.Join(root, ".Sent", "new", "1.M1.host"), filepath.Join(root, "cur", "1.M1.host:2,S")); err != nil {
+		t.Fatal(err)
+	}
+	if c := expect(t, ch, Moved, "1.M1.host"); c.Folder != "" {
+		t.Errorf("Folder = %q", c.Folder)
+	}
+}
+
+func TestRecreatedFolder(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root, ".Sent")
+	sent := filepath.Join(root, ".Sent")
+	_, ch := start(t, Options{Root: root, Folders: []string{".Sent"}, Rescan: 100 * time.Millisecond})
+	deliver(t, sent, "1.M1.host", message("first"))
+	expect(t, ch, Added, "1.M1.host")
+
+	if err := os.RemoveAll(sent); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ch, Removed, "1.M1.host")
+	makeMaildir(t, root, ".Sent")
+	// The watch must come back: the message arrives as an event or, at
+	// the latest, with the next rescan.
+	deliver(t, sent, "2.M1.host", message("second"))
+	if c := expect(t, ch, Added, "2.M1.host"); c.Folder != ".Sent" {
+		t.Errorf("Folder = %q", c.Folder)
+	}
+	// And events flow again, not only rescans.
+	deliver(t, sent, "3.M1.host", message("third"))
+	expect(t, ch, Added, "3.M1.host")
+}
+
+func TestEnvelopeGone(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	src, ch := start(t, Options{Root: root, Debounce: time.Hour})
+	path := deliver(t, root, "5.M1.host", message("vanishing"))
+	expect(t, ch, Added, "5.M1.host")
+	if err := os.Rename(path, filepath.Join(t.TempDir(), "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := src.Envelope("5.M1.host")
+	if !errors.Is(err, ErrGone) {
+		t.Fatalf("err = %v, want ErrGone", err)
+	}
+	if _, err := src.Envelope("never-seen"); !errors.Is(err, ErrGone) {
+		t.Errorf("unknown key: %v, want ErrGone", err)
+	}
+}
+
+func TestEnvelopeFindsUnseenRename(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	src, ch := start(t, Options{Root: root})
+	path := deliver(t, root, "6.M1.host", message("renamed"))
+	expect(t, ch, Added, "6.M1.host")
+	os.Rename(path, filepath.Join(root, "cur", "6.M1.host:2,S"))
+	// Whether or not the event was handled yet, the file is found.
+	if e, err := src.Envelope("6.M1.host"); err != nil || e.Subject != "renamed" {
+		t.Fatalf("Envelope = %+v, %v", e, err)
+	}
+}
+
+func TestRunOnce(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	src, ch := start(t, Options{Root: root})
+	deliver(t, root, "7.M1.host", message("claim"))
+	expect(t, ch, Added, "7.M1.host") // the first Run owns the source now
+	if err := src.Run(context.Background(), make(chan Change)); err == nil {
+		t.Error("second Run did not fail")
+	}
+}
+
+func TestManyArrivals(t *testing.T) {
+	const n = 10000
+	root := t.TempDir()
+	makeMaildir(t, root)
+	// Half are already there for the initial scan, half arrive at once
+	// while it runs and after.
+	for i := 0; i < n/2; i++ {
+		os.WriteFile(filepath.Join(root, "new", fmt.Sprintf("%d.M%dP1.host", 1000+i, i)), []byte("Subject: x\n\n"), 0o600)
+	}
+	src, ch := start(t, Options{Root: root})
+	go func() {
+		for i := n / 2; i < n; i++ {
+			name := fmt.Sprintf("%d.M%dP1.host", 1000+i, i)
+			os.WriteFile(filepath.Join(root, "tmp", name), []byte("Subject: x\n\n"), 0o600)
+			os.Rename(filepath.Join(root, "tmp", name), filepath.Join(root, "new", name))
+		}
+	}()
+	seen := make(map[agent.MessageKey]bool, n)
+	deadline := time.After(20 * time.Second)
+	for len(seen) < n {
+		select {
+		case c := <-ch:
+			if c.Kind != Added || seen[c.Key] {
+				t.Fatalf("unexpected %s %q after %d", c.Kind, c.Key, len(seen))
+			}
+			seen[c.Key] = true
+		case <-deadline:
+			t.Fatalf("only %d of %d reported", len(seen), n)
+		}
+	}
+	expectQuiet(t, ch)
+	if done, total := src.Progress(); done != total || total < n/2 {
+		t.Errorf("Progress = %d/%d", done, total)
+	}
+}

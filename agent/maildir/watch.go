@@ -1,0 +1,276 @@
+package maildir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"crmsync/agent"
+)
+
+// eventBuffer is the length of the watcher's event channel. The kernel
+// queue holds far more; the buffer only smooths bursts while a Change waits
+// for its reader.
+const eventBuffer = 4096
+
+// runner is the state Run owns. Nothing else touches it.
+type runner struct {
+	s   *Source
+	ctx context.Context
+	out chan<- Change
+	w   *fsnotify.Watcher
+
+	watched   map[string]bool                // directories with a live watch
+	dirs      map[string]dirInfo             // message directories by path
+	emitted   map[agent.MessageKey]bool      // keys ever reported; never Added twice
+	pending   map[agent.MessageKey]time.Time // possibly removed keys and when to decide
+	rescanDue bool                           // a rescan is due when the debounce timer fires
+}
+
+// dirInfo names a message directory.
+type dirInfo struct{ folder, sub string }
+
+// Run checks that Root is a Maildir, watches new/ and cur/ of the inbox and
+// of every folder, then reports every message present, newest first, and
+// from then on every arrival, move and removal, until ctx ends. Each key is
+// reported Added at most once in the Source's life. A periodic rescan, and
+// an immediate one when the event queue overflows or a watched directory
+// comes back, catches whatever the events missed. Run returns ctx.Err()
+// when ctx ends, or an error when Root is not a Maildir or cannot be
+// watched. A Source runs once.
+func (s *Source) Run(ctx context.Context, out chan<- Change) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("maildir: run: the source is already running or has run")
+	}
+	if err := checkMaildir(s.opts.Root); err != nil {
+		return err
+	}
+	w, err := fsnotify.NewBufferedWatcher(eventBuffer)
+	if err != nil {
+		return fmt.Errorf("maildir: watch %s: %w", s.opts.Root, err)
+	}
+	defer w.Close()
+	r := &runner{
+		s: s, ctx: ctx, out: out, w: w,
+		watched: make(map[string]bool),
+		dirs:    make(map[string]dirInfo),
+		emitted: make(map[agent.MessageKey]bool),
+		pending: make(map[agent.MessageKey]time.Time),
+	}
+	for _, folder := range s.folders() {
+		for _, sub := range []string{"new", "cur"} {
+			r.dirs[filepath.Join(s.opts.Root, folder, sub)] = dirInfo{folder, sub}
+		}
+	}
+	// Watch before listing, so nothing delivered during the scan is missed;
+	// what the scan already reported is then ignored as a duplicate.
+	r.ensureWatches()
+	if !r.watched[filepath.Join(s.opts.Root, "new")] || !r.watched[filepath.Join(s.opts.Root, "cur")] {
+		return fmt.Errorf("maildir: watch %s: cannot watch new/ and cur/", s.opts.Root)
+	}
+	if err := r.rescan(true); err != nil {
+		return err
+	}
+	s.log.Info("initial scan done", "messages", s.total.Load())
+	return r.loop()
+}
+
+// loop handles events, debounced removals and rescans until ctx ends.
+func (r *runner) loop() error {
+	tick := time.NewTicker(r.s.opts.Rescan)
+	defer tick.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	armed := false
+	arm := func() {
+		if !armed {
+			debounce.Reset(r.s.opts.Debounce)
+			armed = true
+		}
+	}
+	for {
+		var err error
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case ev, ok := <-r.w.Events:
+			if !ok {
+				return errors.New("maildir: watcher closed")
+			}
+			if r.handle(ev) {
+				arm()
+			}
+		case werr, ok := <-r.w.Errors:
+			if !ok {
+				return errors.New("maildir: watcher closed")
+			}
+			// Events were lost (queue overflow) or the watcher hiccuped:
+			// a listing tells the truth.
+			r.s.log.Warn("file events lost; rescanning", "err", werr)
+			r.rescanDue = true
+			arm()
+		case <-debounce.C:
+			armed = false
+			if r.rescanDue {
+				r.rescanDue = false
+				err = r.rescan(false)
+			}
+			if err == nil {
+				err = r.flushRemovals()
+			}
+			if len(r.pending) > 0 {
+				arm()
+			}
+		case <-tick.C:
+			err = r.rescan(false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handle applies one file event. It reports whether the debounce timer
+// must run (a removal to confirm or a rescan to do). Sending a Change may
+// block; a cancelled ctx ends the wait.
+func (r *runner) handle(ev fsnotify.Event) bool {
+	if r.watched[ev.Name] && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+		// A watched directory went away; a rescan reports its messages
+		// removed and watches it again once it is back.
+		delete(r.watched, ev.Name)
+		r.w.Remove(ev.Name)
+		r.rescanDue = true
+		return true
+	}
+	d, ok := r.dirs[filepath.Dir(ev.Name)]
+	if !ok {
+		// An event in the root or a folder directory: a folder or its
+		// new/ or cur/ may have been created again.
+		if ev.Has(fsnotify.Create) {
+			r.rescanDue = true
+			return true
+		}
+		return false
+	}
+	key, flags, err := ParseName(filepath.Base(ev.Name))
+	if err != nil {
+		return false
+	}
+	switch {
+	case ev.Has(fsnotify.Create):
+		fi, err := os.Lstat(ev.Name)
+		if err != nil || fi.IsDir() {
+			return false // gone again already, or not a message
+		}
+		name := filepath.Base(ev.Name)
+		order, ok := timePrefix(name)
+		if !ok {
+			order = fi.ModTime().Unix()
+		}
+		if err := r.place(key, location{folder: d.folder, sub: d.sub, name: name, flags: flags, order: order}); err != nil {
+			return false // ctx ended; loop returns on its next turn
+		}
+	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
+		if loc, ok := r.s.lookup(key); ok && loc.path(r.s.opts.Root) == ev.Name {
+			// Wait: new/ to cur/ is a rename away followed by a create.
+			r.pending[key] = time.Now().Add(r.s.opts.Debounce)
+			return true
+		}
+	}
+	return false
+}
+
+// place records that key is at loc and reports it: Added the first time,
+// Moved when the path changed, nothing when it is already known there.
+func (r *runner) place(key agent.MessageKey, loc location) error {
+	delete(r.pending, key)
+	kind := Added
+	if old, ok := r.s.lookup(key); ok {
+		if old.path(r.s.opts.Root) == loc.path(r.s.opts.Root) {
+			return nil
+		}
+		kind = Moved
+	} else if r.emitted[key] {
+		kind = Moved
+	}
+	r.s.setIndex(key, loc)
+	r.emitted[key] = true
+	return r.send(Change{Key: key, Folder: loc.folder, Path: loc.path(r.s.opts.Root), Kind: kind, Flags: loc.flags})
+}
+
+// remove reports key Removed and forgets where it was.
+func (r *runner) remove(key agent.MessageKey) error {
+	delete(r.pending, key)
+	loc, ok := r.s.lookup(key)
+	if !ok {
+		return nil
+	}
+	r.s.dropIndex(key)
+	return r.send(Change{Key: key, Folder: loc.folder, Path: loc.path(r.s.opts.Root), Kind: Removed, Flags: loc.flags})
+}
+
+// flushRemovals reports the pending removals whose wait is over and whose
+// file is still absent.
+func (r *runner) flushRemovals() error {
+	now := time.Now()
+	for key, at := range r.pending {
+		if now.Before(at) {
+			continue
+		}
+		loc, ok := r.s.lookup(key)
+		if !ok {
+			delete(r.pending, key)
+			continue
+		}
+		if _, err := os.Lstat(loc.path(r.s.opts.Root)); err == nil {
+			delete(r.pending, key) // it came back under the same name
+			continue
+		}
+		if err := r.remove(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send delivers c unless ctx ends first.
+func (r *runner) send(c Change) error {
+	select {
+	case r.out <- c:
+		return nil
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+}
+
+// ensureWatches adds a watch on the root, every folder directory and every
+// new/ and cur/ that exists and is not watched yet. Directories that are
+// missing are tried again on the next rescan.
+func (r *runner) ensureWatches() {
+	root := r.s.opts.Root
+	paths := []string{root}
+	for _, folder := range r.s.folders() {
+		if folder != "" {
+			paths = append(paths, filepath.Join(root, folder))
+		}
+		paths = append(paths, filepath.Join(root, folder, "new"), filepath.Join(root, folder, "cur"))
+	}
+	for _, p := range paths {
+		if r.watched[p] {
+			continue
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			continue
+		}
+		if err := r.w.Add(p); err != nil {
+			r.s.log.Warn("cannot watch maildir directory", "path", p, "err", err)
+			continue
+		}
+		r.watched[p] = true
+	}
+}
