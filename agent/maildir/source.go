@@ -168,6 +168,15 @@ func (s *Source) Body(k agent.MessageKey) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// Folder returns the Maildir++ folder of k ("" for the inbox) and whether
+// the key is known.
+func (s *Source) Folder(k agent.MessageKey) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	loc, ok := s.index[k]
+	return loc.folder, ok
+}
+
 // open opens the current file of k: the indexed path, else the same key in
 // new/ or cur/ of its folder (a rename the Run loop has not seen yet).
 func (s *Source) open(k agent.MessageKey) (*os.File, error) {

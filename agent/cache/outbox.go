@@ -1,0 +1,374 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"crmsync/agent"
+)
+
+// ActionKind is what a queued action asks of the CRM.
+type ActionKind int
+
+// The action kinds. The numbers are stored; never renumber them.
+const (
+	ActionTrack        ActionKind = 1 // create the email activity, optionally regarding a record
+	ActionUntrack      ActionKind = 2 // delete the CRM copy if owned, else forget the link
+	ActionSetRegarding ActionKind = 3 // point the activity at another record
+)
+
+// String returns the kind's name for logs.
+func (k ActionKind) String() string {
+	switch k {
+	case ActionTrack:
+		return "Track"
+	case ActionUntrack:
+		return "Untrack"
+	case ActionSetRegarding:
+		return "SetRegarding"
+	}
+	return "Unknown"
+}
+
+// Action is one queued outbox row. Like the messages, it holds IDs only: the
+// headers and body are re-read from the Maildir when it is replayed.
+type Action struct {
+	ID        int64            // set by Enqueue; increases with every new row
+	Key       agent.MessageKey // the message acted on
+	Kind      ActionKind
+	Regarding *agent.RecordRef // target record: optional for Track, required for SetRegarding, nil for Untrack
+	IdemKey   string           // 32 hex digits sent with the CRM request so a replay cannot create twice
+	Attempts  int              // failed tries so far
+	NextAt    time.Time        // not due before this time
+	CreatedAt time.Time
+	LastError int // kind code of the last failure, 0..MaxCode; never error text, which could echo a subject
+}
+
+// outboxColumns is the column list scanAction expects.
+const outboxColumns = `id, key, action, regarding_entity, regarding_id, idem_key, attempts, next_at, created_at, last_error`
+
+// scanAction reads one row selected with outboxColumns.
+func scanAction(sc scanner) (Action, error) {
+	var (
+		a              Action
+		key, ent, rid  string
+		kind           int
+		next, creation int64
+	)
+	if err := sc.Scan(&a.ID, &key, &kind, &ent, &rid, &a.IdemKey, &a.Attempts, &next, &creation, &a.LastError); err != nil {
+		return Action{}, err
+	}
+	a.Key, a.Kind = agent.MessageKey(key), ActionKind(kind)
+	a.Regarding = refFrom(ent, rid)
+	a.NextAt, a.CreatedAt = fromMS(next), fromMS(creation)
+	return a, nil
+}
+
+// newIdemKey returns 128 random bits in hex.
+func newIdemKey() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Enqueue queues a, durably: when it returns, the row survives a crash or a
+// power cut. The message's state becomes Pending in the same transaction
+// (a row is created for a key the cache has not seen). Only Key, Kind,
+// Regarding and, optionally, IdemKey and NextAt are read from a; the stored
+// row is returned.
+//
+// One action of each kind is queued per message. Enqueueing a kind that is
+// already queued returns the queued row; if the regarding target differs,
+// the queued row takes the new target, since the user's latest choice wins.
+// Should that row be in flight at that moment, Complete and Fail keep it so
+// the new target is applied on the next try.
+func (s *Store) Enqueue(ctx context.Context, a Action) (Action, error) {
+	return s.enqueue(ctx, nil, a)
+}
+
+// Decide records a decision about a message and, in the same transaction,
+// queues the action it calls for, so a crash leaves either both or neither:
+// never a message marked for tracking with nothing queued to track it.
+// m.Key must equal a.Key; the message's state becomes Pending.
+func (s *Store) Decide(ctx context.Context, m Message, a Action) (Action, error) {
+	if m.Key != a.Key {
+		return Action{}, wrap("decide", invalid("the message and the action are for different keys"))
+	}
+	m.State = agent.Pending
+	r, err := s.row(m)
+	if err != nil {
+		return Action{}, wrap("decide", err)
+	}
+	return s.enqueue(ctx, &r, a)
+}
+
+// enqueue queues a; when msg is set, that message row is written first in
+// the same transaction.
+func (s *Store) enqueue(ctx context.Context, msg *msgRow, a Action) (Action, error) {
+	if err := checkKey(a.Key); err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	ent, rid, err := normRef(a.Regarding)
+	if err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	switch a.Kind {
+	case ActionTrack:
+	case ActionUntrack:
+		if a.Regarding != nil {
+			return Action{}, wrap("enqueue", invalid("Untrack takes no regarding record"))
+		}
+	case ActionSetRegarding:
+		if a.Regarding == nil {
+			return Action{}, wrap("enqueue", invalid("SetRegarding needs a regarding record"))
+		}
+	default:
+		return Action{}, wrap("enqueue", invalid("unknown action kind"))
+	}
+	if a.IdemKey == "" {
+		if a.IdemKey, err = newIdemKey(); err != nil {
+			return Action{}, wrap("enqueue: make idempotency key", err)
+		}
+	} else if err := checkIdemKey(a.IdemKey); err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	now := ms(s.now())
+	next := ms(a.NextAt)
+	if next == 0 {
+		next = now
+	}
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	defer tx.Rollback()
+	if msg != nil {
+		if err := upsert(ctx, tx, *msg); err != nil {
+			return Action{}, wrap("decide", err)
+		}
+	}
+
+	// A duplicate keeps its row, idempotency key and schedule; only the
+	// target can change. The changed flag tells Complete and Fail that the
+	// row no longer describes what a worker may be doing right now.
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET regarding_entity = ?, regarding_id = ?, changed = 1
+		WHERE key = ? AND action = ? AND (regarding_entity <> ? OR regarding_id <> ?)`,
+		ent, rid, string(a.Key), int(a.Kind), ent, rid)
+	if err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		_, err = tx.ExecContext(ctx, `INSERT INTO outbox
+			(key, action, regarding_entity, regarding_id, idem_key, attempts, next_at, last_error, created_at)
+			VALUES (?, ?, ?, ?, ?, 0, ?, 0, ?)
+			ON CONFLICT (key, action) DO NOTHING`,
+			string(a.Key), int(a.Kind), ent, rid, a.IdemKey, next, now)
+		if err != nil {
+			return Action{}, wrap("enqueue", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO messages (key, state, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+		string(a.Key), int(agent.Pending), now)
+	if err != nil {
+		return Action{}, wrap("enqueue: mark message pending", err)
+	}
+	out, err := scanAction(tx.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE key = ? AND action = ?",
+		string(a.Key), int(a.Kind)))
+	if err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Action{}, wrap("enqueue: commit", err)
+	}
+	return out, nil
+}
+
+// Due returns up to limit actions whose time has come (NextAt <= now),
+// oldest queued first, so actions on one message replay in the order they
+// were asked for.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Action, error) {
+	if limit <= 0 {
+		return nil, wrap("list due actions", invalid("limit must be positive"))
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrap("list due actions", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE next_at <= ? ORDER BY id LIMIT ?",
+		ms(now), limit)
+	if err != nil {
+		return nil, wrap("list due actions", err)
+	}
+	var out []Action
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			rows.Close()
+			return nil, wrap("list due actions", err)
+		}
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list due actions", err)
+	}
+	// The worker now holds the current target of these rows; a change from
+	// here on is one it has not seen.
+	for _, a := range out {
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET changed = 0 WHERE id = ? AND changed = 1", a.ID); err != nil {
+			return nil, wrap("list due actions", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("list due actions", err)
+	}
+	return out, nil
+}
+
+// NextDue returns the earliest NextAt in the outbox, and false when the
+// outbox is empty, so the worker knows how long it may sleep.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT min(next_at) FROM outbox").Scan(&next); err != nil {
+		return time.Time{}, false, wrap("find next due action", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(next.Int64), true, nil
+}
+
+// Complete records that action id succeeded: in one transaction it deletes
+// the row and writes m, the message as the CRM now has it, so a crash leaves
+// either the queued action or its result, never neither and never both. m's
+// state is stored as Pending while another action for the message is still
+// queued. If the row's target was changed after Due handed it out, the row
+// stays, to apply the new target. An unknown id is ErrNotFound and writes
+// nothing. m.Key may be empty; otherwise it must be the action's key.
+func (s *Store) Complete(ctx context.Context, id int64, m Message) error {
+	return s.finish(ctx, "complete action", id, m)
+}
+
+// Fail gives action id up: in one transaction it deletes the row and stores
+// m with state Failed (Pending while another action for the message is still
+// queued) and m.Reason saying why. As with Complete, a row whose target was
+// changed after Due handed it out stays for one more try.
+func (s *Store) Fail(ctx context.Context, id int64, m Message) error {
+	m.State = agent.Failed
+	return s.finish(ctx, "fail action", id, m)
+}
+
+// finish is the shared body of Complete and Fail.
+func (s *Store) finish(ctx context.Context, op string, id int64, m Message) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer tx.Rollback()
+	var (
+		key     string
+		changed bool
+	)
+	err = tx.QueryRowContext(ctx, "SELECT key, changed FROM outbox WHERE id = ?", id).Scan(&key, &changed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return wrap(op, ErrNotFound)
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	if m.Key == "" {
+		m.Key = agent.MessageKey(key)
+	}
+	if string(m.Key) != key {
+		return wrap(op, invalid("message key is not the action's key"))
+	}
+	r, err := s.row(m)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if changed {
+		// Let Due hand out the new target; the attempt that just ended
+		// does not count against it.
+		_, err = tx.ExecContext(ctx, "UPDATE outbox SET changed = 0, attempts = 0, last_error = 0 WHERE id = ?", id)
+	} else {
+		_, err = tx.ExecContext(ctx, "DELETE FROM outbox WHERE id = ?", id)
+	}
+	if err != nil {
+		return wrap(op, err)
+	}
+	var others bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = ?)", key).Scan(&others); err != nil {
+		return wrap(op, err)
+	}
+	if others {
+		r.state = int(agent.Pending)
+	}
+	if err := upsert(ctx, tx, r); err != nil {
+		return wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(op+": commit", err)
+	}
+	return nil
+}
+
+// Reschedule records a failed try of action id: attempts goes up by one,
+// the action is not due before next, and errKind (a code, never text) is
+// kept as LastError. An unknown id is ErrNotFound.
+func (s *Store) Reschedule(ctx context.Context, id int64, next time.Time, errKind int) error {
+	if err := checkCode("error kind", errKind); err != nil {
+		return wrap("reschedule action", err)
+	}
+	if next.IsZero() {
+		return wrap("reschedule action", invalid("next time is zero"))
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	res, err := s.db.ExecContext(ctx, "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+		ms(next), errKind, id)
+	if err != nil {
+		return wrap("reschedule action", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("reschedule action", err)
+	} else if n == 0 {
+		return wrap("reschedule action", ErrNotFound)
+	}
+	return nil
+}
+
+// Pending returns the number of queued actions, for the status line.
+func (s *Store) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM outbox").Scan(&n); err != nil {
+		return 0, wrap("count queued actions", err)
+	}
+	return n, nil
+}
+
+// Action returns the queued action id, and whether it is still queued.
+func (s *Store) Action(ctx context.Context, id int64) (Action, bool, error) {
+	a, err := scanAction(s.db.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Action{}, false, nil
+	}
+	if err != nil {
+		return Action{}, false, wrap("read action", err)
+	}
+	return a, true, nil
+}
