@@ -1,0 +1,98 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"crmsync/agent"
+)
+
+const (
+	guid1 = "6f1c3e0a-8d3b-4c6e-9a57-2a4c1d1e0b11"
+	guid2 = "0b8e2a44-51c9-4f0e-8c1d-7d3e9a6b2c55"
+)
+
+// call is one backend call as the recording backend saw it.
+type call struct {
+	Method string
+	Key    agent.MessageKey
+	Ref    *agent.RecordRef
+	Query  string
+	Limit  int
+}
+
+// recBackend records every call and answers with canned values. The control
+// socket is a boundary between processes, so what matters here is exactly
+// what crosses it; the engine behind it is tested on its own.
+type recBackend struct {
+	mu      sync.Mutex
+	calls   []call
+	status  agent.Status
+	items   []agent.Item
+	refs    []agent.RecordRef
+	untrack agent.UntrackResult
+	err     error         // returned by every Tracker method when set
+	block   chan struct{} // when set, Tracker methods wait for it or their context
+	panics  bool          // when set, Tracker methods panic
+}
+
+func (b *recBackend) record(ctx context.Context, c call) error {
+	b.mu.Lock()
+	b.calls = append(b.calls, c)
+	block, err, panics := b.block, b.err, b.panics
+	b.mu.Unlock()
+	if panics {
+		panic("backend exploded")
+	}
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return fmt.Errorf("engine: %s: %w", c.Method, ctx.Err())
+		}
+	}
+	return err
+}
+
+func (b *recBackend) Calls() []call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]call(nil), b.calls...)
+}
+
+func (b *recBackend) Status() agent.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, call{Method: "Status"})
+	return b.status
+}
+
+func (b *recBackend) RecentItems(ctx context.Context, limit int) ([]agent.Item, error) {
+	if err := b.record(ctx, call{Method: "RecentItems", Limit: limit}); err != nil {
+		return nil, err
+	}
+	return b.items, nil
+}
+
+func (b *recBackend) Track(ctx context.Context, k agent.MessageKey, r *agent.RecordRef) error {
+	return b.record(ctx, call{Method: "Track", Key: k, Ref: r})
+}
+
+func (b *recBackend) Untrack(ctx context.Context, k agent.MessageKey) (agent.UntrackResult, error) {
+	if err := b.record(ctx, call{Method: "Untrack", Key: k}); err != nil {
+		return agent.UntrackResult{}, err
+	}
+	return b.untrack, nil
+}
+
+func (b *recBackend) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.RecordRef) error {
+	return b.record(ctx, call{Method: "SetRegarding", Key: k, Ref: &r})
+}
+
+func (b *recBackend) SearchRecords(ctx context.Context, q string, limit int) ([]agent.RecordRef, error) {
+	if err := b.record(ctx, call{Method: "SearchRecords", Query: q, Limit: limit}); err != nil {
+		return nil, err
+	}
+	return b.refs, nil
+}

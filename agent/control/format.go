@@ -1,0 +1,105 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"crmsync/agent"
+)
+
+// timeLayout is how times are printed: to the minute, in the time's own
+// zone, which for answers from a local agent is the local one.
+const timeLayout = "2006-01-02 15:04"
+
+// FormatStatus writes the status as the `crmsync status` command prints it:
+// one "label: value" line per fact, then the warnings.
+func FormatStatus(w io.Writer, s agent.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	line := func(label, value string) { fmt.Fprintf(tw, "%s:\t%s\n", label, value) }
+	state := s.State.String()
+	if !s.Since.IsZero() {
+		state += " since " + s.Since.Format(timeLayout)
+	}
+	line("State", state)
+	user := s.User
+	if user == "" {
+		user = "(not signed in)"
+	}
+	line("User", clean(user, 80))
+	if !s.LastSuccess.IsZero() {
+		line("Last success", s.LastSuccess.Format(timeLayout))
+	}
+	if !s.NextRetry.IsZero() {
+		line("Next retry", s.NextRetry.Format(timeLayout))
+	}
+	line("Pending", fmt.Sprint(s.Pending))
+	if s.ScanTotal > 0 {
+		line("Scan", fmt.Sprintf("%d of %d messages", s.ScanDone, s.ScanTotal))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("control: format status: %w", err)
+	}
+	for _, x := range s.Warnings {
+		text := clean(x.Title, 120)
+		if x.Text != "" {
+			text += ": " + clean(x.Text, 400)
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", strings.ToUpper(severityName(x.Severity)), text); err != nil {
+			return fmt.Errorf("control: format status: %w", err)
+		}
+	}
+	return nil
+}
+
+// FormatItems writes items as the `crmsync items` command prints them: an
+// aligned table with the key first, since the key is what track, untrack and
+// regarding take.
+func FormatItems(w io.Writer, items []agent.Item) error {
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(w, "No recent messages.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tRECEIVED\tSTATE\tREGARDING\tFROM\tSUBJECT")
+	for _, it := range items {
+		received := "-"
+		if !it.Received.IsZero() {
+			received = it.Received.Format(timeLayout)
+		}
+		regarding := "-"
+		if r := it.Regarding; r != nil {
+			regarding = r.Entity + ":" + r.ID
+			if r.Name != "" {
+				regarding = clean(r.Name, 30) + " (" + r.Entity + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(string(it.Key), 80), received, it.Track,
+			regarding, clean(it.From, 40), clean(it.Subject, 60))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("control: format items: %w", err)
+	}
+	return nil
+}
+
+// clean makes untrusted text safe for one table cell: a subject or sender
+// name comes from whoever sent the mail, and control characters in it could
+// break the table or drive the user's terminal. Empty text prints as "-".
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r) || r == unicode.ReplacementChar || unicode.Is(unicode.Bidi_Control, r):
+			return '?'
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if s == "" {
+		return "-"
+	}
+	return clip(s, max)
+}
