@@ -1,0 +1,358 @@
+package localcrm
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const annotationsAll = `odata.include-annotations="*"`
+
+func TestEmailLifecycle(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	maria := DemoID("contact", "maria.campbell@contoso.example")
+	contoso := DemoID("account", "Contoso Ltd")
+	aliceID := e.userID("alice@demo.local")
+
+	r := e.req("POST", "emails", alice, map[string]any{
+		"subject": "Re: laptop quote", "description": "<p>Thanks</p>", "directioncode": false,
+		"messageid": "<CAF123@mail.contoso.example>",
+		"regardingobjectid_contact_email@odata.bind": "/contacts(" + maria + ")",
+		"email_activity_parties": []any{
+			map[string]any{"partyid_contact@odata.bind": "/contacts(" + maria + ")", "participationtypemask": 1},
+			map[string]any{"partyid_systemuser@odata.bind": "systemusers(" + aliceID + ")", "participationtypemask": 2},
+			map[string]any{"addressused": "someone@unknown.example", "participationtypemask": 3},
+		},
+	})
+	if r.status != http.StatusNoContent {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	loc := r.header.Get("OData-EntityId")
+	if !strings.HasPrefix(loc, e.api+"emails(") {
+		t.Fatalf("OData-EntityId %q", loc)
+	}
+	id := idFromEntityID(t, loc)
+
+	r = e.req("GET", "emails("+id+")?$select=subject,messageid,_regardingobjectid_value,_ownerid_value,sender,createdon"+
+		"&$expand=email_activity_parties($select=addressused,participationtypemask,_partyid_value)", alice, nil,
+		"Prefer", annotationsAll)
+	if r.status != 200 {
+		t.Fatalf("get: %d %s", r.status, r.raw)
+	}
+	if r.str("_regardingobjectid_value") != maria ||
+		r.str("_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname") != "contact" ||
+		r.str("_regardingobjectid_value@OData.Community.Display.V1.FormattedValue") != "Maria Campbell" ||
+		r.str("_regardingobjectid_value@Microsoft.Dynamics.CRM.associatednavigationproperty") != "regardingobjectid_contact_email" {
+		t.Fatalf("regarding: %s", r.raw)
+	}
+	if r.str("_ownerid_value") != aliceID || r.str("activityid") != id || r.str("sender") != "maria.campbell@contoso.example" {
+		t.Fatalf("owner/key/sender: %s", r.raw)
+	}
+	if !strings.HasPrefix(r.str("@odata.etag"), `W/"`) || !strings.HasSuffix(r.str("createdon"), "Z") {
+		t.Fatalf("etag/createdon: %s", r.raw)
+	}
+	if r.header.Get("Preference-Applied") != annotationsAll {
+		t.Fatalf("Preference-Applied %q", r.header.Get("Preference-Applied"))
+	}
+	parties, _ := r.body["email_activity_parties"].([]any)
+	if len(parties) != 3 {
+		t.Fatalf("parties: %s", r.raw)
+	}
+	p0, p2 := parties[0].(map[string]any), parties[2].(map[string]any)
+	if p0["_partyid_value"] != maria || p0["_partyid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] != "contact" ||
+		p0["addressused"] != "maria.campbell@contoso.example" || p0["participationtypemask"] != float64(1) || p0["activitypartyid"] == nil {
+		t.Fatalf("sender party: %v", p0)
+	}
+	if p2["_partyid_value"] != nil || p2["addressused"] != "someone@unknown.example" {
+		t.Fatalf("unresolved party: %v", p2)
+	}
+
+	// Without the Prefer header there are no annotations.
+	r = e.req("GET", "emails("+id+")?$select=_regardingobjectid_value", alice, nil)
+	if _, ok := r.body["_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"]; ok {
+		t.Fatalf("annotation without Prefer: %s", r.raw)
+	}
+
+	// Bob may read alice's email but not change or delete it.
+	bob := e.signIn("bob@demo.local", "demo-bob")
+	if r := e.req("GET", "emails("+id+")", bob, nil); r.status != 200 {
+		t.Fatalf("bob GET: %d", r.status)
+	}
+	r = e.req("PATCH", "emails("+id+")", bob, map[string]any{"subject": "hijack"})
+	if r.status != http.StatusForbidden || r.errCode() != "0x80040220" || !strings.Contains(r.errMessage(), "prvWriteActivity") {
+		t.Fatalf("bob PATCH: %d %s", r.status, r.raw)
+	}
+	if r := e.req("DELETE", "emails("+id+")", bob, nil); r.status != http.StatusForbidden || r.errCode() != "0x80040220" {
+		t.Fatalf("bob DELETE: %d %s", r.status, r.raw)
+	}
+	access := e.req("GET", "systemusers("+e.userID("bob@demo.local")+")/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@tid)?@tid={'@odata.id':'emails("+id+")'}", bob, nil)
+	if access.status != 200 || access.str("AccessRights") != "ReadAccess" {
+		t.Fatalf("bob's access: %d %s", access.status, access.raw)
+	}
+	access = e.req("GET", "systemusers("+aliceID+")/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@tid)?@tid={'@odata.id':'emails("+id+")'}", bob, nil)
+	if !strings.Contains(access.str("AccessRights"), "DeleteAccess") || !strings.Contains(access.str("AccessRights"), "WriteAccess") {
+		t.Fatalf("alice's access: %s", access.raw)
+	}
+
+	// Alice re-points the email at an account, then clears it.
+	etag := e.req("GET", "emails("+id+")?$select=subject", alice, nil).str("@odata.etag")
+	r = e.req("PATCH", "emails("+id+")", alice, map[string]any{"regardingobjectid_account_email@odata.bind": "/accounts(" + contoso + ")"},
+		"If-Match", etag)
+	if r.status != http.StatusNoContent {
+		t.Fatalf("PATCH regarding: %d %s", r.status, r.raw)
+	}
+	r = e.req("PATCH", "emails("+id+")", alice, map[string]any{"subject": "stale"}, "If-Match", etag)
+	if r.status != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d %s", r.status, r.raw)
+	}
+	r = e.req("PATCH", "emails("+id+")", alice, map[string]any{"regardingobjectid_account_email@odata.bind": nil},
+		"Prefer", "return=representation")
+	if r.status != 200 || r.body["_regardingobjectid_value"] != nil || r.header.Get("Preference-Applied") != "return=representation" {
+		t.Fatalf("clear regarding: %d %s", r.status, r.raw)
+	}
+	// Completed emails keep only regarding, owner and state writable.
+	if r := e.req("PATCH", "emails("+id+")", alice, map[string]any{"statecode": 1, "statuscode": 4}); r.status != 204 {
+		t.Fatalf("complete: %d %s", r.status, r.raw)
+	}
+	if r := e.req("PATCH", "emails("+id+")", alice, map[string]any{"subject": "late edit"}); r.status != 400 {
+		t.Fatalf("edit completed email: %d %s", r.status, r.raw)
+	}
+	if r := e.req("PATCH", "emails("+id+")", alice, map[string]any{"regardingobjectid_contact_email@odata.bind": "/contacts(" + maria + ")"}); r.status != 204 {
+		t.Fatalf("regarding on completed email: %d %s", r.status, r.raw)
+	}
+	if r := e.req("DELETE", "emails("+id+")", alice, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if r := e.req("DELETE", "emails("+id+")", alice, nil); r.status != http.StatusNotFound || r.errCode() != "0x80040217" {
+		t.Fatalf("second delete: %d %s", r.status, r.raw)
+	}
+	if r := e.req("GET", "emails("+id+")/email_activity_parties", alice, nil); r.status != 404 {
+		t.Fatalf("parties of deleted email: %d", r.status)
+	}
+}
+
+func TestCreateWithRepresentation(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	opp := DemoID("opportunity", "250 laptops for the field team")
+	r := e.req("POST", "emails?$select=subject,directioncode,statecode,statuscode,_regardingobjectid_value", alice,
+		map[string]any{"subject": "Kick-off", "regardingobjectid_opportunity@odata.bind": e.api + "opportunities(" + opp + ")"},
+		"Prefer", "return=representation")
+	if r.status != http.StatusCreated || r.header.Get("Preference-Applied") != "return=representation" {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	if r.header.Get("OData-EntityId") != "" {
+		t.Fatal("OData-EntityId sent with return=representation")
+	}
+	if r.str("subject") != "Kick-off" || r.body["directioncode"] != true || r.body["statecode"] != float64(0) ||
+		r.body["statuscode"] != float64(1) || r.str("_regardingobjectid_value") != opp || r.str("activityid") == "" {
+		t.Fatalf("body: %s", r.raw)
+	}
+	if !strings.HasSuffix(r.str("@odata.context"), "$metadata#emails(subject,directioncode,statecode,statuscode,_regardingobjectid_value)/$entity") {
+		t.Fatalf("context %q", r.str("@odata.context"))
+	}
+}
+
+func TestUpsertAndConditions(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	id := "5d0e4f6a-1b2c-4d3e-8f90-a1b2c3d4e5f6"
+	tests := []struct {
+		name    string
+		headers []string
+		status  int
+	}{
+		{"If-Match * on missing", []string{"If-Match", "*"}, http.StatusNotFound},
+		{"upsert creates", nil, http.StatusNoContent},
+		{"If-None-Match * on existing", []string{"If-None-Match", "*"}, http.StatusPreconditionFailed},
+		{"If-Match * on existing", []string{"If-Match", "*"}, http.StatusNoContent},
+		{"etag mismatch", []string{"If-Match", `W/"1"`}, http.StatusPreconditionFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.req("PATCH", "contacts("+id+")", alice, map[string]any{"firstname": "Ana", "lastname": "Silva"}, tc.headers...)
+			if r.status != tc.status {
+				t.Fatalf("got %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+		})
+	}
+	r := e.req("GET", "contacts("+strings.ToUpper(id)+")?$select=fullname", alice, nil)
+	if r.status != 200 || r.str("fullname") != "Ana Silva" || r.str("contactid") != id {
+		t.Fatalf("upserted contact: %d %s", r.status, r.raw)
+	}
+	if r2 := e.req("GET", "contacts("+id+")", alice, nil, "If-None-Match", r.str("@odata.etag")); r2.status != http.StatusNotModified {
+		t.Fatalf("If-None-Match: %d", r2.status)
+	}
+	// A client-chosen id that exists is a duplicate.
+	if r := e.req("POST", "contacts", alice, map[string]any{"contactid": id, "lastname": "X"}); r.status != http.StatusPreconditionFailed {
+		t.Fatalf("duplicate key: %d %s", r.status, r.raw)
+	}
+	// Bob may update a shared business record but not delete alice's.
+	bob := e.signIn("bob@demo.local", "demo-bob")
+	if r := e.req("PATCH", "contacts("+id+")", bob, map[string]any{"jobtitle": "CTO"}); r.status != http.StatusNoContent {
+		t.Fatalf("bob updates contact: %d %s", r.status, r.raw)
+	}
+	if r := e.req("DELETE", "contacts("+id+")", bob, nil); r.status != http.StatusForbidden {
+		t.Fatalf("bob deletes contact: %d %s", r.status, r.raw)
+	}
+	// Users are read-only.
+	if r := e.req("PATCH", "systemusers("+e.userID("bob@demo.local")+")", bob, map[string]any{"fullname": "B"}); r.status != http.StatusForbidden {
+		t.Fatalf("PATCH systemuser: %d %s", r.status, r.raw)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, Options{MaxBodyBytes: 4096})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	missing := "00000000-0000-0000-0000-0000000000aa"
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		body    any
+		headers []string
+		status  int
+		inMsg   string
+	}{
+		{"malformed JSON", "POST", "emails", `{"subject": "x"`, nil, 400, "not valid JSON"},
+		{"JSON array body", "POST", "emails", `[1,2]`, nil, 400, "must be a JSON object"},
+		{"trailing data", "POST", "emails", `{"subject":"a"} {}`, nil, 400, "more than one"},
+		{"unknown field", "POST", "emails", map[string]any{"subjekt": "x"}, nil, 400, "Could not find a property named 'subjekt' on type 'Microsoft.Dynamics.CRM.email'."},
+		{"wrong JSON type", "POST", "emails", map[string]any{"subject": 5}, nil, 400, "Edm.String"},
+		{"bool as string", "POST", "emails", map[string]any{"directioncode": "true"}, nil, 400, "Edm.Boolean"},
+		{"subject too long", "POST", "emails", map[string]any{"subject": strings.Repeat("s", 801)}, nil, 400, "maximum allowed length of '800'"},
+		{"messageid too long", "POST", "emails", map[string]any{"messageid": strings.Repeat("m", 321)}, nil, 400, "'messageid'"},
+		{"invalid UTF-8 body", "POST", "emails", "{\"subject\":\"\xff\xfe\"}", nil, 400, "UTF-8"},
+		{"oversized body", "POST", "emails", map[string]any{"description": strings.Repeat("x", 5000)}, nil, 413, "larger than"},
+		{"text/plain body", "POST", "emails", `{}`, []string{"Content-Type", "text/plain"}, 415, "content type"},
+		{"bind to missing record", "POST", "emails", map[string]any{"regardingobjectid_contact_email@odata.bind": "/contacts(" + missing + ")"}, nil, 404, "Does Not Exist"},
+		{"bind to wrong table", "POST", "emails", map[string]any{"regardingobjectid_contact_email@odata.bind": "/accounts(" + DemoID("account", "Contoso Ltd") + ")"}, nil, 400, "points at contact"},
+		{"unknown nav bind", "POST", "emails", map[string]any{"foo@odata.bind": "/contacts(" + missing + ")"}, nil, 400, "undeclared property 'foo'"},
+		{"malformed bind", "POST", "emails", map[string]any{"regardingobjectid_contact_email@odata.bind": "contacts/123"}, nil, 400, "/<entityset>(<guid>)"},
+		{"lookup value written", "POST", "emails", map[string]any{"_ownerid_value": missing}, nil, 400, "read-only"},
+		{"party without address", "POST", "emails", map[string]any{"email_activity_parties": []any{map[string]any{"participationtypemask": 2}}}, nil, 400, "addressused"},
+		{"party bad mask", "POST", "emails", map[string]any{"email_activity_parties": []any{map[string]any{"participationtypemask": 9, "addressused": "a@b.example"}}}, nil, 400, "participationtypemask"},
+		{"bad state pair", "POST", "emails", map[string]any{"statecode": 1, "statuscode": 1}, nil, 400, "statuscode"},
+		{"bad GUID", "GET", "emails(not-a-guid)", nil, nil, 400, "not a GUID"},
+		{"braced GUID", "GET", "emails({" + missing + "})", nil, nil, 400, "not a GUID"},
+		{"missing record", "GET", "emails(" + missing + ")", nil, nil, 404, "email With Id = " + missing + " Does Not Exist"},
+		{"unknown set", "GET", "emailz", nil, nil, 404, "Resource not found for the segment 'emailz'."},
+		{"unknown option", "GET", "emails?$foo=1", nil, nil, 400, "'$foo' is not supported"},
+		{"option case", "GET", "emails?$Select=subject", nil, nil, 400, "case-sensitive"},
+		{"skip", "GET", "emails?$skip=10", nil, nil, 400, "$skip is not supported"},
+		{"search", "GET", "emails?$search=x", nil, nil, 400, "$search is not supported"},
+		{"format", "GET", "emails?$format=json", nil, nil, 400, "$format is not supported"},
+		{"duplicate option", "GET", "emails?$top=1&$top=2", nil, nil, 400, "more than once"},
+		{"bad top", "GET", "emails?$top=-1", nil, nil, 400, "$top"},
+		{"unknown select", "GET", "emails?$select=nope", nil, nil, 400, "Could not find a property named 'nope'"},
+		{"unknown orderby", "GET", "emails?$orderby=nope%20desc", nil, nil, 400, "'nope'"},
+		{"bad filter", "GET", "emails?$filter=subject%20eq", nil, nil, 400, "$filter"},
+		{"filter type mismatch", "GET", "emails?$filter=statecode%20eq%20'x'", nil, nil, 400, "incompatible types"},
+		{"invalid UTF-8 in URL", "GET", "emails?$filter=subject%20eq%20%27%FF%27", nil, nil, 400, "UTF-8"},
+		{"bad percent-encoding", "GET", "emails?$filter=%zz", nil, nil, 400, "percent-encoding"},
+		{"bad skiptoken", "GET", "emails?$skiptoken=abc", nil, nil, 400, "$skiptoken"},
+		{"wrong method", "PUT", "emails", map[string]any{}, nil, 405, "PUT"},
+		{"wrong method on record", "POST", "emails(" + missing + ")", map[string]any{}, nil, 405, "POST"},
+		{"options method", "OPTIONS", "emails", nil, nil, 405, "OPTIONS"},
+		{"missing namespace", "GET", "systemusers(" + DemoID("systemuser", "alice@demo.local") + ")/RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='prvSyncToOutlook')", nil, nil, 400, "Request message has unresolved parameters"},
+		{"unknown bound op", "GET", "systemusers(" + DemoID("systemuser", "alice@demo.local") + ")/Microsoft.Dynamics.CRM.Nope()", nil, nil, 404, "Resource not found"},
+		{"batch", "POST", "$batch", `x`, nil, 501, "$batch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.req(tc.method, tc.path, alice, tc.body, tc.headers...)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+			if !strings.HasPrefix(r.errCode(), "0x") || !strings.Contains(r.errMessage(), tc.inMsg) {
+				t.Fatalf("error %q %q, want message containing %q", r.errCode(), r.errMessage(), tc.inMsg)
+			}
+		})
+	}
+	// Nothing of the above left a record behind.
+	if r := e.req("GET", "emails?$count=true", alice, nil); r.body["@odata.count"] != float64(0) {
+		t.Fatalf("bad requests created emails: %s", r.raw)
+	}
+}
+
+func TestPartiesAndReferences(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	paul := DemoID("contact", "paul.cannon@northwind.example")
+	caseID := DemoID("incident", "CAS-01003-D3M0C3")
+	id := e.createEmail(alice, map[string]any{"subject": "Damaged delivery"})
+	r := e.req("PUT", "emails("+id+")/email_activity_parties", alice, map[string]any{"value": []any{
+		map[string]any{"partyid_contact@odata.bind": "/contacts(" + paul + ")", "participationtypemask": 1},
+		map[string]any{"addressused": "claims@insurer.example", "participationtypemask": 2},
+	}})
+	if r.status != 204 {
+		t.Fatalf("PUT parties: %d %s", r.status, r.raw)
+	}
+	r = e.req("GET", "emails("+id+")/email_activity_parties?$select=addressused", alice, nil)
+	if vals := r.values(); len(vals) != 2 || vals[1]["addressused"] != "claims@insurer.example" {
+		t.Fatalf("parties: %s", r.raw)
+	}
+	if r := e.req("PUT", "emails("+id+")/regardingobjectid_incident_email/$ref", alice,
+		map[string]any{"@odata.id": "incidents(" + caseID + ")"}); r.status != 204 {
+		t.Fatalf("PUT $ref: %d %s", r.status, r.raw)
+	}
+	if r := e.req("GET", "emails("+id+")/_regardingobjectid_value", alice, nil); r.str("value") != caseID {
+		t.Fatalf("regarding after $ref: %s", r.raw)
+	}
+	if r := e.req("DELETE", "emails("+id+")/regardingobjectid_incident_email/$ref", alice, nil); r.status != 204 {
+		t.Fatalf("DELETE $ref: %d %s", r.status, r.raw)
+	}
+	if r := e.req("GET", "emails("+id+")/_regardingobjectid_value", alice, nil); r.status != 204 {
+		t.Fatalf("regarding after clear: %d %s", r.status, r.raw)
+	}
+	// Owner assignment through both navigation property names.
+	bobID := e.userID("bob@demo.local")
+	for _, nav := range []string{"ownerid", "ownerid_email"} {
+		id := e.createEmail(alice, map[string]any{"subject": "for bob", nav + "@odata.bind": "/systemusers(" + bobID + ")"})
+		if r := e.req("GET", "emails("+id+")?$select=_ownerid_value,_createdby_value", alice, nil); r.str("_ownerid_value") != bobID ||
+			r.str("_createdby_value") != e.userID("alice@demo.local") {
+			t.Fatalf("%s: %s", nav, r.raw)
+		}
+	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	e := newEnv(t, Options{DataDir: t.TempDir()})
+	tokens := []string{e.signIn("alice@demo.local", "demo-alice"), e.signIn("bob@demo.local", "demo-bob")}
+	maria := DemoID("contact", "maria.campbell@contoso.example")
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			token := tokens[g%2]
+			for i := 0; i < 5; i++ {
+				r := e.reqNoFatal("POST", "emails", token, map[string]any{
+					"subject": fmt.Sprintf("g%d-%d", g, i), "messageid": fmt.Sprintf("<g%d-%d@x.example>", g, i),
+					"regardingobjectid_contact_email@odata.bind": "/contacts(" + maria + ")",
+					"email_activity_parties":                     []any{map[string]any{"addressused": "a@b.example", "participationtypemask": 2}},
+				})
+				if r.status != 204 {
+					errs <- fmt.Sprintf("create: %d %s", r.status, r.raw)
+					return
+				}
+				if r := e.reqNoFatal("GET", "emails?$filter=_regardingobjectid_value eq "+maria+"&$expand=email_activity_parties", token, nil); r.status != 200 {
+					errs <- fmt.Sprintf("list: %d %s", r.status, r.raw)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if r := e.req("GET", "emails?$count=true&$select=activityid", tokens[0], nil); r.body["@odata.count"] != float64(40) {
+		t.Fatalf("count: %v", r.body["@odata.count"])
+	}
+}
