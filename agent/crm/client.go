@@ -1,0 +1,441 @@
+// Package crm is the agent's client for the Dataverse (Dynamics 365) Web
+// API. It is written against Dataverse semantics, not against the local
+// CRM, so it can talk to a real Dynamics 365 environment. It sends only what
+// each operation needs: before a tracking decision, addresses, subject and
+// Message-ID; the body only for a message being tracked.
+package crm
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+)
+
+// Config says where the CRM is and how to sign in to it. It holds no secret.
+type Config struct {
+	// URL is the CRM address, e.g. https://org.crm.dynamics.com; a path
+	// ending in /api/data/vX.Y is used as the Web API root as given.
+	URL string
+	// TokenURL is the OAuth2 token endpoint; empty means URL +
+	// /oauth2/v2.0/token, where the local CRM serves it. For Dynamics 365
+	// online it is the tenant's Entra ID endpoint.
+	TokenURL string
+	// ClientID is the OAuth2 public client's application ID.
+	ClientID string
+	// Scope is the OAuth2 scope list; empty means "<URL>/user_impersonation offline_access".
+	Scope []string
+	// CABundle is an optional PEM file of extra trusted CAs.
+	CABundle string
+	// Timeout bounds one HTTP exchange; 0 means 30 s.
+	Timeout time.Duration
+	// MaxRetries is how often one call is retried after a 429 or 503 within
+	// the call; 0 means 2, negative means never.
+	MaxRetries int
+	// MaxRetryWait is the longest Retry-After a call waits for in place; a
+	// longer one is returned to the caller (the outbox waits instead). 0 means 30 s.
+	MaxRetryWait time.Duration
+	// Logger receives debug lines; never addresses, subjects or secrets.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultClientID is the public client ID the agent presents when none is
+// configured. The local CRM accepts any; for Dynamics 365 online, register
+// the agent in Entra ID and pass --client-id.
+const DefaultClientID = "crmsync"
+
+// maxResponseBytes bounds what one answer may hold; the agent never needs
+// more, and a runaway server must not exhaust memory.
+const maxResponseBytes = 16 << 20
+
+// HTTPClient talks to one CRM as one user. It is safe for concurrent use.
+type HTTPClient struct {
+	api    *url.URL // Web API root, ending in "/"
+	hc     *http.Client
+	tok    *tokens
+	log    *slog.Logger
+	now    func() time.Time
+	tries  int
+	maxRA  time.Duration
+	origin string // scheme://host of the API, to vet nextLinks
+
+	mu        sync.Mutex
+	notBefore time.Time // no request leaves before this (Retry-After); guarded by mu
+}
+
+// New checks cfg and builds a client. It does not contact the CRM.
+func New(cfg Config) (*HTTPClient, error) {
+	u, err := CheckURL("CRM address", cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	tokenURL := cfg.TokenURL
+	if tokenURL == "" {
+		tokenURL = defaultTokenURL(u)
+	}
+	if _, err := CheckURL("token endpoint", tokenURL); err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	hc, err := newHTTPClient(cfg.CABundle, timeout)
+	if err != nil {
+		return nil, err
+	}
+	clientID := cfg.ClientID
+	if clientID == "" {
+		clientID = DefaultClientID
+	}
+	scope := cfg.Scope
+	if len(scope) == 0 {
+		root := *u
+		root.Path, root.RawQuery, root.RawPath = "", "", ""
+		scope = []string{root.String() + "/user_impersonation", "offline_access"}
+	}
+	tries := cfg.MaxRetries
+	switch {
+	case tries == 0:
+		tries = 2
+	case tries < 0:
+		tries = 0
+	}
+	maxRA := cfg.MaxRetryWait
+	if maxRA <= 0 {
+		maxRA = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	api := apiBase(u)
+	return &HTTPClient{
+		api: api,
+		hc:  hc,
+		tok: &tokens{
+			conf: &oauth2.Config{
+				ClientID: clientID,
+				Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams},
+				Scopes:   scope,
+			},
+			hc: hc,
+		},
+		log:    log,
+		now:    now,
+		tries:  tries,
+		maxRA:  maxRA,
+		origin: api.Scheme + "://" + api.Host,
+	}, nil
+}
+
+// APIURL returns the Web API root the client talks to.
+func (c *HTTPClient) APIURL() string { return c.api.String() }
+
+// SignIn obtains a token with the password grant. The password is used for
+// this call only and is not kept.
+func (c *HTTPClient) SignIn(ctx context.Context, username, password string) error {
+	if strings.TrimSpace(username) == "" || password == "" {
+		return &Error{Op: "sign in", Kind: KindUnauthorized, Message: "enter both your email address and your password"}
+	}
+	if err := c.waitGate(ctx); err != nil {
+		return err
+	}
+	return c.tok.signIn(ctx, username, password)
+}
+
+// SignOut forgets the session's tokens.
+func (c *HTTPClient) SignOut() { c.tok.clear() }
+
+// CloseIdle closes idle keep-alive connections, e.g. when the user
+// switches the connection off.
+func (c *HTTPClient) CloseIdle() { c.hc.CloseIdleConnections() }
+
+// request is one Web API call.
+type request struct {
+	op     string
+	method string
+	path   string // relative to the API root, or an absolute URL on the same origin
+	body   any    // JSON-encoded when non-nil
+	header http.Header
+	// idempotent says a 503 may be retried in place; 429 always may,
+	// because service protection refuses the request before running it.
+	idempotent bool
+}
+
+// response is a Web API answer that passed classification.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends r, refreshing the token once on 401 and honouring Retry-After
+// for 429/503 within the limits of the config. Every non-2xx answer becomes
+// an *Error here.
+func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
+	var payload []byte
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return nil, fmt.Errorf("crm: %s: encode request: %w", r.op, err)
+		}
+		payload = b
+	}
+	target, err := c.resolve(r.path)
+	if err != nil {
+		return nil, &Error{Op: r.op, Kind: KindBadResponse, Err: err}
+	}
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		if err := c.waitGate(ctx); err != nil {
+			return nil, err
+		}
+		token, err := c.tok.access(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.send(ctx, r, target, payload, token)
+		if err == nil {
+			return resp, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return nil, err
+		}
+		switch {
+		case e.Kind == KindUnauthorized && !refreshed:
+			// The server may revoke or expire a token before our clock
+			// says so; one forced refresh keeps this invisible.
+			refreshed = true
+			if _, rerr := c.tok.access(ctx, true); rerr != nil {
+				return nil, rerr
+			}
+			continue
+		case e.Kind == KindThrottled || (e.Kind == KindUnavailable && r.idempotent):
+			wait := e.RetryAfter
+			if wait <= 0 {
+				wait = time.Duration(1<<attempt) * time.Second
+			}
+			c.holdUntil(c.now().Add(wait))
+			if attempt >= c.tries || wait > c.maxRA {
+				return nil, e
+			}
+			c.log.Debug("crm: waiting before retry", "op", r.op, "status", e.Status, "wait", wait)
+			continue
+		}
+		return nil, e
+	}
+}
+
+// send performs one HTTP exchange and classifies the answer.
+func (c *HTTPClient) send(ctx context.Context, r request, target string, payload []byte, token string) (*response, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("crm: %s: %w", r.op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("OData-MaxVersion", "4.0")
+	req.Header.Set("OData-Version", "4.0")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, vs := range r.header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("crm: %s: %w", r.op, ctxErr)
+		}
+		kind := classifyTransport(err)
+		e := &Error{Op: r.op, Kind: kind, Err: err}
+		if kind == KindTLS {
+			e.Message = tlsReason(err)
+		}
+		return nil, e
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, &Error{Op: r.op, Kind: KindNetwork, Status: resp.StatusCode, Message: "the answer was cut off", Err: err}
+	}
+	if len(data) > maxResponseBytes {
+		return nil, &Error{Op: r.op, Kind: KindBadResponse, Status: resp.StatusCode, Message: "the answer is larger than 16 MiB"}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	}
+	return nil, c.statusError(r.op, resp, data)
+}
+
+// statusError builds the classified error for a non-2xx answer, keeping
+// the CRM's own message when it sent an OData error body.
+func (c *HTTPClient) statusError(op string, resp *http.Response, data []byte) *Error {
+	e := &Error{Op: op, Kind: classifyStatus(resp.StatusCode), Status: resp.StatusCode}
+	if e.Kind == KindUnknown {
+		e.Kind = KindBadResponse
+	}
+	if e.Kind == KindThrottled || e.Kind == KindUnavailable {
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
+	var body struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(data, &body) == nil && body.Error != nil {
+		e.Code = body.Error.Code
+		e.Message = clip(body.Error.Message, 500)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+		if ct := mediaType(resp.Header.Get("Content-Type")); ct != "" && !isJSON(ct) {
+			e.Message += " (answered with " + ct + ", not the CRM's JSON)"
+		}
+	}
+	return e
+}
+
+// decode parses a 2xx JSON answer into v, refusing anything that is not
+// JSON with a message that says what came back instead.
+func decode(op string, resp *response, v any) error {
+	ct := resp.header.Get("Content-Type")
+	if !isJSON(ct) {
+		what := mediaType(ct)
+		if what == "" {
+			what = "no content type"
+		}
+		return &Error{Op: op, Kind: KindBadResponse, Status: resp.status,
+			Message: "expected JSON but the CRM answered with " + what}
+	}
+	if !utf8.Valid(resp.body) {
+		return &Error{Op: op, Kind: KindBadResponse, Status: resp.status, Message: "the answer is not valid UTF-8"}
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return &Error{Op: op, Kind: KindBadResponse, Status: resp.status, Message: "the JSON answer is malformed or truncated", Err: err}
+	}
+	return nil
+}
+
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return strings.TrimSpace(ct)
+	}
+	return mt
+}
+
+func isJSON(ct string) bool {
+	mt := mediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// resolve turns a path relative to the API root, or a nextLink, into an
+// absolute URL. A nextLink pointing at another origin is refused: the
+// bearer token must never be sent elsewhere.
+func (c *HTTPClient) resolve(p string) (string, error) {
+	if strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://") {
+		u, err := url.Parse(p)
+		if err != nil {
+			return "", fmt.Errorf("unparsable link from the CRM: %w", err)
+		}
+		if u.Scheme+"://"+u.Host != c.origin {
+			return "", fmt.Errorf("the CRM sent a link to another server (%s); refusing to send the token there", u.Host)
+		}
+		return u.String(), nil
+	}
+	return c.api.String() + strings.TrimPrefix(p, "/"), nil
+}
+
+// holdUntil stops every request from leaving before t.
+func (c *HTTPClient) holdUntil(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.notBefore) {
+		c.notBefore = t
+	}
+	c.mu.Unlock()
+}
+
+// waitGate blocks until the CRM's last Retry-After has elapsed.
+func (c *HTTPClient) waitGate(ctx context.Context) error {
+	c.mu.Lock()
+	nb := c.notBefore
+	c.mu.Unlock()
+	d := nb.Sub(c.now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("crm: waiting for the CRM's Retry-After: %w", ctx.Err())
+	}
+}
+
+// NotBefore returns the time before which the client sends nothing, zero if none.
+func (c *HTTPClient) NotBefore() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.notBefore.Before(c.now()) {
+		return time.Time{}
+	}
+	return c.notBefore
+}
+
+func tlsReason(err error) string {
+	var (
+		ua x509.UnknownAuthorityError
+		hn x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &ua):
+		return "it is signed by an authority this computer does not trust"
+	case errors.As(err, &hn):
+		return "it is not valid for " + hn.Host
+	case errors.As(err, &ci) && ci.Reason == x509.Expired:
+		return "it has expired or is not valid yet"
+	}
+	return "it could not be verified"
+}

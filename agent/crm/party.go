@@ -1,0 +1,211 @@
+package crm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// resolver describes how one email-enabled table is searched by address.
+type resolver struct {
+	entity, set, key, name string
+	addrCols               []string
+	active                 string // extra filter for active rows
+}
+
+// resolvers in Dataverse's resolution order: a system user wins over a
+// contact, a contact over an account, an account over a lead.
+var resolvers = []resolver{
+	{"systemuser", "systemusers", "systemuserid", "fullname", []string{"internalemailaddress"}, "isdisabled eq false"},
+	{"contact", "contacts", "contactid", "fullname", []string{"emailaddress1", "emailaddress2", "emailaddress3"}, "statecode eq 0"},
+	{"account", "accounts", "accountid", "name", []string{"emailaddress1", "emailaddress2", "emailaddress3"}, "statecode eq 0"},
+}
+
+// maxResolveAddrs bounds the addresses resolved in one call; a message
+// with hundreds of recipients is resolved in slices of this size.
+const maxResolveAddrs = 20
+
+// ResolveParties finds the CRM record each address belongs to, following
+// Dataverse's order (system user, contact, account; the first-created
+// active row within a table wins). Only the addresses leave the device.
+// The result has one Party per input address, in order; unmatched ones are
+// unresolved.
+func (c *HTTPClient) ResolveParties(ctx context.Context, addrs []string) ([]Party, error) {
+	out := make([]Party, len(addrs))
+	want := map[string][]int{} // lower-case address -> positions in addrs
+	var uniq []string
+	for i, a := range addrs {
+		out[i].Address = a
+		k := strings.ToLower(strings.TrimSpace(a))
+		if k == "" {
+			continue
+		}
+		if _, ok := want[k]; !ok {
+			uniq = append(uniq, k)
+		}
+		want[k] = append(want[k], i)
+	}
+	for start := 0; start < len(uniq); start += maxResolveAddrs {
+		batch := uniq[start:min(start+maxResolveAddrs, len(uniq))]
+		for _, r := range resolvers {
+			pending := batch[:0:0]
+			for _, a := range batch {
+				if !out[want[a][0]].Resolved() {
+					pending = append(pending, a)
+				}
+			}
+			if len(pending) == 0 {
+				break
+			}
+			if err := c.resolveIn(ctx, r, pending, want, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// resolveIn queries one table for a batch of addresses.
+func (c *HTTPClient) resolveIn(ctx context.Context, r resolver, addrs []string, want map[string][]int, out []Party) error {
+	op := "resolve addresses in " + r.set
+	var terms []string
+	for _, a := range addrs {
+		for _, col := range r.addrCols {
+			terms = append(terms, col+" eq "+quote(a))
+		}
+	}
+	sel := append([]string{r.key, r.name, "createdon"}, r.addrCols...)
+	filter := "(" + strings.Join(terms, " or ") + ")"
+	if r.active != "" {
+		filter += " and " + r.active
+	}
+	path := r.set + query("$select", strings.Join(sel, ","), "$filter", filter, "$orderby", "createdon asc")
+	type match struct {
+		id, name string
+		created  time.Time
+	}
+	best := map[string]match{}
+	err := c.queryAll(ctx, op, path, 500, func(row json.RawMessage) error {
+		var m map[string]any
+		if err := json.Unmarshal(row, &m); err != nil {
+			return &Error{Op: op, Kind: KindBadResponse, Message: "a row is malformed", Err: err}
+		}
+		id, _ := m[r.key].(string)
+		if !IsGUID(id) {
+			return &Error{Op: op, Kind: KindBadResponse, Message: "a row has no valid " + r.key}
+		}
+		name, _ := m[r.name].(string)
+		created, _ := time.Parse(time.RFC3339, fmt.Sprint(m["createdon"]))
+		for _, col := range r.addrCols {
+			v, _ := m[col].(string)
+			k := strings.ToLower(strings.TrimSpace(v))
+			if _, wanted := want[k]; !wanted {
+				continue
+			}
+			if cur, ok := best[k]; !ok || created.Before(cur.created) {
+				best[k] = match{strings.ToLower(id), name, created}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, m := range best {
+		for _, i := range want[k] {
+			out[i].Entity, out[i].ID, out[i].Name = r.entity, m.id, m.name
+		}
+	}
+	return nil
+}
+
+// ReasonCode is CheckIncomingEmail's verdict.
+type ReasonCode int
+
+// CheckIncomingEmail reason codes, as Dataverse defines them.
+const (
+	ReasonUnknown             ReasonCode = -1
+	ReasonDuplicate           ReasonCode = 0
+	ReasonNoCorrelationMatch  ReasonCode = 1
+	ReasonCorrelationMatch    ReasonCode = 2
+	ReasonNoRecipientMatch    ReasonCode = 3
+	ReasonInternalEmailReject ReasonCode = 4
+	ReasonSenderMatch         ReasonCode = 5
+	ReasonAcceptAll           ReasonCode = 6
+	ReasonInvalidSender       ReasonCode = 7
+)
+
+var reasonText = map[ReasonCode]string{
+	ReasonUnknown: "unknown", ReasonDuplicate: "already in the CRM",
+	ReasonNoCorrelationMatch: "tracking token matches nothing", ReasonCorrelationMatch: "tracking token matches a record",
+	ReasonNoRecipientMatch: "no CRM match", ReasonInternalEmailReject: "internal mail",
+	ReasonSenderMatch: "sender is in the CRM", ReasonAcceptAll: "a recipient accepts all mail",
+	ReasonInvalidSender: "sender address missing or invalid",
+}
+
+// String is the user-readable meaning of the code.
+func (r ReasonCode) String() string {
+	if s, ok := reasonText[r]; ok {
+		return s
+	}
+	return fmt.Sprintf("reason %d", int(r))
+}
+
+// Headers are the only message fields that may leave the device before a
+// tracking decision.
+type Headers struct {
+	MessageID string
+	Subject   string
+	From      string
+	To, Cc    []string
+}
+
+// CheckResult is the CRM's answer to "should this message be tracked?".
+type CheckResult struct {
+	ShouldDeliver bool
+	Reason        ReasonCode
+}
+
+// CheckIncomingEmail asks the CRM whether a message would be tracked and
+// whether it is already there. It sends From, To, Cc, Subject and
+// Message-ID, nothing else.
+func (c *HTTPClient) CheckIncomingEmail(ctx context.Context, h Headers) (CheckResult, error) {
+	const op = "check incoming email"
+	if h.MessageID == "" {
+		return CheckResult{}, &Error{Op: op, Kind: KindBadRequest, Message: "a Message-ID is required"}
+	}
+	path := "CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)" + query(
+		"@m", quote(h.MessageID), "@s", quote(h.Subject), "@f", quote(h.From),
+		"@t", quote(strings.Join(h.To, ";")), "@c", quote(strings.Join(h.Cc, ";")), "@b", quote(""))
+	resp, err := c.do(ctx, request{op: op, method: "GET", path: path, idempotent: true})
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var r struct {
+		ShouldDeliver *bool `json:"ShouldDeliver"`
+		ReasonCode    *int  `json:"ReasonCode"`
+	}
+	if err := decode(op, resp, &r); err != nil {
+		return CheckResult{}, err
+	}
+	if r.ShouldDeliver == nil || r.ReasonCode == nil {
+		return CheckResult{}, &Error{Op: op, Kind: KindBadResponse, Status: resp.status, Message: "the answer lacks ShouldDeliver or ReasonCode"}
+	}
+	return CheckResult{ShouldDeliver: *r.ShouldDeliver, Reason: ReasonCode(*r.ReasonCode)}, nil
+}
+
+// NormalizeAddress returns the bare lower-case address of s, or "" if s
+// holds none.
+func NormalizeAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if a, err := mail.ParseAddress(s); err == nil {
+		return strings.ToLower(a.Address)
+	}
+	if strings.Count(s, "@") == 1 && !strings.ContainsAny(s, " <>\"") {
+		return strings.ToLower(s)
+	}
+	return ""
+}
