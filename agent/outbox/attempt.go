@@ -1,0 +1,164 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/crm"
+	"crmsync/agent/maildir"
+	"crmsync/agent/track"
+)
+
+// attempt performs a against the CRM and returns the message row to store.
+func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cache.Message, string, error) {
+	m, ok, err := w.o.Store.Message(ctx, a.Key)
+	if err != nil {
+		return cache.Message{}, "", fmt.Errorf("outbox: read message row: %w", err)
+	}
+	if !ok {
+		m = cache.Message{Key: a.Key}
+	}
+	switch a.Kind {
+	case cache.ActionTrack:
+		return w.track(ctx, a, m, user)
+	case cache.ActionUntrack:
+		return w.untrack(ctx, m, user)
+	case cache.ActionSetRegarding:
+		if m.ActivityID == "" {
+			return m, "Set regarding needs a tracked message; track it first.", errNotTracked
+		}
+		if err := w.o.CRM.SetRegarding(ctx, crm.ActivityID(m.ActivityID), a.Regarding); err != nil {
+			return m, "", err
+		}
+		m.State, m.Regarding = agent.Tracked, a.Regarding
+		return m, "", nil
+	}
+	return m, "", fmt.Errorf("outbox: unknown action kind %d", a.Kind)
+}
+
+// track creates the activity from the message as it is in the Maildir now.
+func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, string, error) {
+	env, err := w.o.Mail.Envelope(a.Key)
+	if errors.Is(err, maildir.ErrGone) {
+		return m, "The message was moved or deleted before it could be tracked.", errGone
+	}
+	if err != nil {
+		return m, "The message could not be read: " + err.Error(), err
+	}
+	body, truncated, err := w.readBody(a.Key)
+	if errors.Is(err, maildir.ErrGone) {
+		return m, "The message was moved or deleted before it could be tracked.", errGone
+	}
+	if err != nil {
+		return m, "The message could not be read: " + err.Error(), err
+	}
+	if truncated {
+		w.o.Logger.Info("outbox: body cut to the size limit", "key", string(a.Key))
+	}
+	addrs := []string{env.From.Addr}
+	for _, x := range env.To {
+		addrs = append(addrs, x.Addr)
+	}
+	for _, x := range env.Cc {
+		addrs = append(addrs, x.Addr)
+	}
+	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
+	if err != nil {
+		return m, "", err
+	}
+	e := crm.Email{
+		MessageID: BracketID(env.MessageID),
+		Subject:   env.Subject,
+		Body:      body,
+		Outgoing:  w.o.Outgoing(m.Folder),
+		SentOn:    env.Date,
+		From:      parties[0],
+		To:        parties[1 : 1+len(env.To)],
+		Cc:        parties[1+len(env.To):],
+		Regarding: a.Regarding,
+	}
+	if env.InReplyTo != "" {
+		e.InReplyTo = BracketID(env.InReplyTo)
+	}
+	info, created, err := w.o.CRM.CreateEmail(ctx, e)
+	if err != nil && info.ID == "" {
+		return m, "", err
+	}
+	// Created but not marked completed: the activity exists and is
+	// recorded; state can be fixed in the CRM, a second copy cannot.
+	if err != nil {
+		w.o.Logger.Warn("outbox: activity created but left open", "err", err)
+	}
+	m.State, m.Reason = agent.Tracked, int(track.ReasonTrackedByUser)
+	m.ActivityID = string(info.ID)
+	m.OwnedByMe = created || (user != "" && info.OwnerID == user)
+	m.Regarding = info.Regarding
+	text := ""
+	if !created {
+		text = "Already in the CRM; linked to the existing copy."
+	}
+	return m, text, nil
+}
+
+func (w *Worker) readBody(k agent.MessageKey) (string, bool, error) {
+	rc, err := w.o.Mail.Body(k)
+	if err != nil {
+		return "", false, err
+	}
+	defer rc.Close()
+	text, truncated, err := BodyText(rc)
+	if err != nil {
+		// A message whose body cannot be parsed is still worth tracking
+		// with its headers; say so in the description.
+		return "(the body of this message could not be read)", false, nil
+	}
+	return text, truncated, nil
+}
+
+// untrack deletes the CRM copy only when the signed-in user owns it; a
+// colleague's copy stays and the link is forgotten locally.
+func (w *Worker) untrack(ctx context.Context, m cache.Message, user string) (cache.Message, string, error) {
+	forget := func(text string) (cache.Message, string, error) {
+		m.State, m.Reason = agent.Untracked, int(track.ReasonUntrackedByUser)
+		m.ActivityID, m.Regarding, m.OwnedByMe = "", nil, false
+		return m, text, nil
+	}
+	if m.ActivityID == "" {
+		return forget("Not tracked; nothing to remove from the CRM.")
+	}
+	info, err := w.o.CRM.Activity(ctx, crm.ActivityID(m.ActivityID))
+	if crm.KindOf(err) == crm.KindNotFound {
+		return forget("The CRM copy was already gone.")
+	}
+	if err != nil {
+		return m, "", err
+	}
+	// Ownership is checked against the CRM now, not the cached flag: the
+	// activity may have been reassigned since it was tracked.
+	if user == "" || info.OwnerID != user {
+		name := "another user"
+		if info.OwnerID != "" {
+			if n, err := w.o.CRM.UserName(ctx, info.OwnerID); err == nil && strings.TrimSpace(n) != "" {
+				name = n
+			}
+		}
+		return forget("Kept in the CRM: the copy belongs to " + name + "; only the link on this computer was removed.")
+	}
+	if err := w.o.CRM.DeleteActivity(ctx, crm.ActivityID(m.ActivityID)); err != nil {
+		return m, "", err
+	}
+	return forget("Deleted from the CRM (it was yours).")
+}
+
+// BracketID writes a Message-ID as mail headers and Dataverse's messageid
+// column carry it: in angle brackets.
+func BracketID(id string) string {
+	if id == "" || strings.HasPrefix(id, "<") {
+		return id
+	}
+	return "<" + id + ">"
+}

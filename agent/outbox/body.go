@@ -1,0 +1,162 @@
+package outbox
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/htmlindex"
+)
+
+// MaxBodyText bounds the text sent as an activity's description. Longer
+// bodies are cut and marked, as Dataverse marks truncated bodies.
+const MaxBodyText = 1 << 20
+
+// maxParts bounds how many MIME parts are walked, so a hostile message
+// cannot make the walk expensive.
+const maxParts = 200
+
+// BodyText extracts the readable text of a whole message: the first
+// text/plain part, else the first text/html part with tags removed. It is
+// called only for a message being tracked.
+func BodyText(r io.Reader) (text string, truncated bool, err error) {
+	msg, err := mail.ReadMessage(bufio.NewReader(r))
+	if err != nil {
+		return "", false, fmt.Errorf("outbox: read message: %w", err)
+	}
+	parts := 0
+	plain, htmlText, err := walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, &parts)
+	if err != nil {
+		return "", false, err
+	}
+	text = plain
+	if text == "" && htmlText != "" {
+		text = stripHTML(htmlText)
+	}
+	if len(text) > MaxBodyText {
+		cut := MaxBodyText
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		return text[:cut] + "\n[…]", true, nil
+	}
+	return text, false, nil
+}
+
+// walk returns the first text/plain and text/html content under one part.
+func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText string, err error) {
+	*parts++
+	if *parts > maxParts {
+		return "", "", nil
+	}
+	mt, params, perr := mime.ParseMediaType(ctype)
+	if perr != nil || ctype == "" {
+		mt, params = "text/plain", map[string]string{"charset": "us-ascii"}
+	}
+	switch {
+	case strings.HasPrefix(mt, "multipart/"):
+		boundary := params["boundary"]
+		if boundary == "" {
+			return "", "", nil
+		}
+		mr := multipart.NewReader(body, boundary)
+		for {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				// A broken multipart still yields what was read so far.
+				return plain, htmlText, nil
+			}
+			pl, ht, _ := walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, parts)
+			if plain == "" {
+				plain = pl
+			}
+			if htmlText == "" {
+				htmlText = ht
+			}
+			if plain != "" {
+				return plain, htmlText, nil
+			}
+		}
+	case mt == "text/plain" || mt == "text/html":
+		raw, err := io.ReadAll(io.LimitReader(decodeTransfer(cte, body), 4*MaxBodyText))
+		if err != nil && len(raw) == 0 {
+			return "", "", nil
+		}
+		s := toUTF8(raw, params["charset"])
+		if mt == "text/plain" {
+			return s, "", nil
+		}
+		return "", s, nil
+	}
+	return "", "", nil
+}
+
+func decodeTransfer(cte string, r io.Reader) io.Reader {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "quoted-printable":
+		return quotedprintable.NewReader(r)
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, &skipSpace{r: r})
+	}
+	return r
+}
+
+// skipSpace drops the line breaks and blanks inside base64 text.
+type skipSpace struct{ r io.Reader }
+
+func (s *skipSpace) Read(p []byte) (int, error) {
+	for {
+		n, err := s.r.Read(p)
+		j := 0
+		for _, b := range p[:n] {
+			if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
+				p[j] = b
+				j++
+			}
+		}
+		if j > 0 || err != nil {
+			return j, err
+		}
+	}
+}
+
+// toUTF8 decodes raw from charset; unknown charsets and invalid bytes fall
+// back to windows-1252, so the result is always valid UTF-8.
+func toUTF8(raw []byte, charset string) string {
+	cs := strings.ToLower(strings.TrimSpace(charset))
+	if cs == "" || cs == "utf-8" || cs == "us-ascii" || cs == "utf8" {
+		if utf8.Valid(raw) {
+			return string(raw)
+		}
+		cs = "windows-1252"
+	}
+	if enc, err := htmlindex.Get(cs); err == nil {
+		if out, err := enc.NewDecoder().Bytes(raw); err == nil && utf8.Valid(out) {
+			return string(out)
+		}
+	}
+	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
+}
+
+var (
+	tagRE   = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
+	blankRE = regexp.MustCompile(`\n\s*\n\s*\n+`)
+)
+
+// stripHTML turns an HTML body into readable text.
+func stripHTML(s string) string {
+	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<br />", "\n", "</p>", "\n\n", "</div>", "\n").Replace(s)
+	s = tagRE.ReplaceAllString(s, "")
+	s = html.UnescapeString(s)
+	return strings.TrimSpace(blankRE.ReplaceAllString(s, "\n\n"))
+}
