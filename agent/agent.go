@@ -16,6 +16,11 @@ var ErrNoCredentials = errors.New("no saved credentials")
 // ErrNotAvailable is returned by operations that this build cannot perform yet.
 var ErrNotAvailable = errors.New("not available yet")
 
+// ErrKeychainUnavailable means there is no usable system keychain (no
+// session bus, no Secret Service, or a locked one that cannot prompt). The
+// user may sign in without saving instead; there is never a file fallback.
+var ErrKeychainUnavailable = errors.New("the system keychain is not available")
+
 // State is the connection state the engine derives from facts.
 type State int
 
@@ -189,7 +194,12 @@ type Event struct {
 
 // Credentials sign a user in. Secret is the password; it lives only in the
 // keychain and in memory.
-type Credentials struct{ CRMURL, Username, Secret string }
+type Credentials struct {
+	CRMURL, Username, Secret string
+	// NoSave signs in for this session only, without saving to the
+	// keychain (the choice offered when the keychain is unavailable).
+	NoSave bool
+}
 
 // UntrackResult says what untracking did with the CRM copy.
 type UntrackResult struct {

@@ -63,7 +63,7 @@ func FormatItems(w io.Writer, items []agent.Item) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tRECEIVED\tSTATE\tREGARDING\tFROM\tSUBJECT")
+	fmt.Fprintln(tw, "KEY\tRECEIVED\tSTATE\tREGARDING\tFROM\tSUBJECT\tWHY")
 	for _, it := range items {
 		received := "-"
 		if !it.Received.IsZero() {
@@ -76,8 +76,8 @@ func FormatItems(w io.Writer, items []agent.Item) error {
 				regarding = clean(r.Name, 30) + " (" + r.Entity + ")"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(string(it.Key), 80), received, it.Track,
-			regarding, clean(it.From, 40), clean(it.Subject, 60))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(string(it.Key), 80), received, it.Track,
+			regarding, clean(it.From, 40), clean(it.Subject, 60), clean(it.Reason, 80))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("control: format items: %w", err)

@@ -254,6 +254,10 @@ func (s *Source) lookup(k agent.MessageKey) (location, bool) {
 	return loc, ok
 }
 
+// Check reports whether root is a Maildir (it holds cur/, new/ and tmp/),
+// with an error that says what is missing.
+func Check(root string) error { return checkMaildir(root) }
+
 // checkMaildir verifies that root holds cur/, new/ and tmp/.
 func checkMaildir(root string) error {
 	var missing []string

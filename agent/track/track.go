@@ -71,6 +71,7 @@ const (
 	ReasonUnreadable      Reason = 18
 	ReasonDeletedInCRM    Reason = 19
 	ReasonFailed          Reason = 20
+	ReasonTooOld          Reason = 21
 )
 
 var reasonText = map[Reason]string{
@@ -95,6 +96,7 @@ var reasonText = map[Reason]string{
 	ReasonUnreadable:      "the message could not be read",
 	ReasonDeletedInCRM:    "the CRM copy was deleted",
 	ReasonFailed:          "tracking failed",
+	ReasonTooOld:          "older than the automatic tracking window; track it by hand",
 }
 
 // String is the user-readable explanation.

@@ -1,0 +1,382 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"strings"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/conn"
+	"crmsync/agent/crm"
+	"crmsync/agent/maildir"
+)
+
+// do runs fn on the loop's goroutine and waits for it.
+func (e *Engine) do(ctx context.Context, fn func(*loop)) error {
+	done := make(chan struct{})
+	select {
+	case e.cmds <- func(l *loop) { fn(l); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loadCredentials starts the session with the keychain's saved password.
+func (l *loop) loadCredentials(ctx context.Context) {
+	c, err := l.e.o.Secrets.Load(ctx)
+	switch {
+	case errors.Is(err, agent.ErrNoCredentials):
+		l.e.conn.SetCredentials(ctx, nil)
+		return
+	case err != nil:
+		l.e.log.Warn("engine: the keychain could not be read", "err", err)
+		l.e.publishNotice("Sign in", "Your saved sign-in could not be read from the system keychain: "+err.Error())
+		return
+	}
+	if err := l.useCredentials(ctx, c); err != nil {
+		l.e.log.Warn("engine: saved sign-in is unusable", "err", err)
+	}
+}
+
+// useCredentials points the session at c's CRM and hands c to the
+// connection supervisor.
+func (l *loop) useCredentials(ctx context.Context, c agent.Credentials) error {
+	client := l.e.sess.get()
+	if client == nil || !sameCRM(client.APIURL(), c.CRMURL) {
+		nc, err := l.e.o.NewClient(c.CRMURL)
+		if err != nil {
+			return err
+		}
+		l.e.sess.set(nc)
+	}
+	l.self = strings.ToLower(strings.TrimSpace(c.Username))
+	if l.settings.CRMURL != c.CRMURL {
+		l.settings.CRMURL = c.CRMURL
+		l.saveSettings()
+	}
+	l.e.conn.SetCredentials(ctx, &c)
+	return nil
+}
+
+func sameCRM(apiURL, crmURL string) bool {
+	return strings.HasPrefix(apiURL, strings.TrimRight(crmURL, "/")+"/")
+}
+
+// SignIn checks c against the CRM (password, WhoAmI, the sync privilege),
+// saves it in the keychain unless c.NoSave, and starts the session.
+func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
+	c.CRMURL = strings.TrimRight(strings.TrimSpace(c.CRMURL), "/")
+	c.Username = strings.TrimSpace(c.Username)
+	client, err := e.o.NewClient(c.CRMURL)
+	if err != nil {
+		return err
+	}
+	if err := client.SignIn(ctx, c.Username, c.Secret); err != nil {
+		return err
+	}
+	id, err := client.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	ok, err := client.CanSync(ctx, id.UserID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return conn.ErrNotPermitted
+	}
+	if !c.NoSave {
+		if err := e.o.Secrets.Save(ctx, c); err != nil {
+			return err
+		}
+	}
+	var useErr error
+	if err := e.do(ctx, func(l *loop) {
+		l.e.sess.set(client)
+		useErr = l.useCredentials(ctx, c)
+	}); err != nil {
+		return err
+	}
+	return useErr
+}
+
+// SignOut deletes the saved password and stops the connection.
+func (e *Engine) SignOut(ctx context.Context) error {
+	err := e.o.Secrets.Delete(ctx)
+	if derr := e.do(ctx, func(l *loop) {
+		l.self = ""
+		l.e.conn.SetCredentials(ctx, nil)
+		l.e.box.Pause()
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// TestConnection signs in with c without keeping anything and reports
+// which layer failed.
+func (e *Engine) TestConnection(ctx context.Context, c agent.Credentials) (agent.ConnReport, error) {
+	var r agent.ConnReport
+	start := time.Now()
+	client, err := e.o.NewClient(c.CRMURL)
+	if err != nil {
+		r.API = err
+		return r, err
+	}
+	err = client.SignIn(ctx, c.Username, c.Secret)
+	if err == nil {
+		_, err = client.WhoAmI(ctx)
+		r.API = err
+	}
+	r.Latency = time.Since(start)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+	case errors.As(err, &dnsErr):
+		r.DNS = err
+	case crm.KindOf(err) == crm.KindTLS:
+		r.TLS = err
+	case crm.KindOf(err) == crm.KindUnauthorized:
+		r.Auth = err
+	default:
+		r.API = err
+	}
+	return r, err
+}
+
+// RetryNow skips the rest of a backoff wait.
+func (e *Engine) RetryNow() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.conn.RetryNow(ctx)
+	e.box.Kick()
+}
+
+// notFound marks a message the engine does not know; the control socket
+// maps it to its not-found code.
+type notFound struct{ k agent.MessageKey }
+
+func (n notFound) Error() string {
+	return fmt.Sprintf("no message %q in the mail folder; see crmsync items for the keys", string(n.k))
+}
+func (n notFound) Is(target error) bool { return target == fs.ErrNotExist }
+
+// RecentItems lists the newest decided messages with their state; From and
+// Subject are re-read from the Maildir and never stored.
+func (e *Engine) RecentItems(ctx context.Context, limit int) ([]agent.Item, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	msgs, err := e.o.Store.RecentMessages(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]agent.Item, 0, len(msgs))
+	for _, m := range msgs {
+		env, err := e.o.Mail.Envelope(m.Key)
+		if err != nil && !errors.Is(err, maildir.ErrGone) {
+			continue
+		}
+		items = append(items, itemOf(m, env, e.text(m.Key)))
+	}
+	return items, nil
+}
+
+// message returns the cache row of k, creating it from the Maildir for a
+// message not decided yet, so user actions work on any message.
+func (e *Engine) message(ctx context.Context, k agent.MessageKey) (cache.Message, error) {
+	m, ok, err := e.o.Store.Message(ctx, k)
+	if err != nil || ok {
+		return m, err
+	}
+	folder, ok := e.o.Mail.Folder(k)
+	if !ok {
+		return m, notFound{k}
+	}
+	env, err := e.o.Mail.Envelope(k)
+	if err != nil {
+		return m, notFound{k}
+	}
+	return cache.Message{Key: k, Folder: folder, MsgIDHash: e.o.Store.HashMessageID(env.MessageID),
+		ReceivedAt: receivedAt(env, k, e.clock.Now())}, nil
+}
+
+// Track queues the message for tracking, optionally regarding r.
+func (e *Engine) Track(ctx context.Context, k agent.MessageKey, regarding *agent.RecordRef) error {
+	m, err := e.message(ctx, k)
+	if err != nil {
+		return err
+	}
+	if m.State == agent.Tracked && m.ActivityID != "" {
+		if regarding == nil {
+			return nil
+		}
+		return e.SetRegarding(ctx, k, *regarding)
+	}
+	if _, err := e.o.Store.Decide(ctx, m, actionTrack(k, regarding)); err != nil {
+		return err
+	}
+	e.afterUserAction(k, "track queued")
+	return nil
+}
+
+// Untrack queues removal of the message from the CRM: its CRM copy is
+// deleted only if the signed-in user owns it.
+func (e *Engine) Untrack(ctx context.Context, k agent.MessageKey) (agent.UntrackResult, error) {
+	m, ok, err := e.o.Store.Message(ctx, k)
+	if err != nil {
+		return agent.UntrackResult{}, err
+	}
+	if !ok || (m.ActivityID == "" && m.State != agent.Pending) {
+		return agent.UntrackResult{Reason: "This message is not tracked; nothing changes in the CRM."}, nil
+	}
+	res := agent.UntrackResult{DeletedInCRM: m.OwnedByMe}
+	switch {
+	case m.ActivityID == "":
+		res.Reason = "Tracking is cancelled; nothing reached the CRM yet, or what did is removed."
+		res.DeletedInCRM = true
+	case m.OwnedByMe:
+		res.Reason = "The CRM copy will be deleted: it is yours."
+	default:
+		res.Reason = "The CRM copy stays because " + e.ownerName(ctx, m.ActivityID) + " owns it; only the link on this computer is removed."
+	}
+	if _, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionUntrack}); err != nil {
+		return agent.UntrackResult{}, err
+	}
+	e.afterUserAction(k, res.Reason)
+	return res, nil
+}
+
+// ownerName asks the CRM, briefly, whose activity it is; display only.
+func (e *Engine) ownerName(ctx context.Context, activityID string) string {
+	c := e.sess.get()
+	if c == nil || e.Status().State != agent.StateOnline {
+		return "another user"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := c.Activity(ctx, crm.ActivityID(activityID))
+	if err != nil || info.OwnerID == "" {
+		return "another user"
+	}
+	name, err := c.UserName(ctx, info.OwnerID)
+	if err != nil || name == "" {
+		return "another user"
+	}
+	return name
+}
+
+// SetRegarding links a tracked message to r; an untracked one is tracked
+// regarding r.
+func (e *Engine) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.RecordRef) error {
+	m, err := e.message(ctx, k)
+	if err != nil {
+		return err
+	}
+	if m.ActivityID == "" {
+		if _, err := e.o.Store.Decide(ctx, m, actionTrack(k, &r)); err != nil {
+			return err
+		}
+	} else if _, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: &r}); err != nil {
+		return err
+	}
+	e.afterUserAction(k, "set regarding queued")
+	return nil
+}
+
+// afterUserAction wakes the outbox and shows the queued state at once.
+func (e *Engine) afterUserAction(k agent.MessageKey, text string) {
+	e.setText(k, text)
+	e.box.Kick()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if m, ok, err := e.o.Store.Message(ctx, k); err == nil && ok {
+		env, _ := e.o.Mail.Envelope(k)
+		e.publishItem(itemOf(m, env, text))
+	}
+	if n, err := e.o.Store.Pending(ctx); err == nil {
+		e.mu.Lock()
+		e.status.Pending = n
+		e.mu.Unlock()
+		e.publishStatusSnapshot()
+	}
+}
+
+// SearchRecords finds contacts, accounts, opportunities and cases live.
+func (e *Engine) SearchRecords(ctx context.Context, q string, limit int) ([]agent.RecordRef, error) {
+	c := e.sess.get()
+	if c == nil || e.Status().State != agent.StateOnline {
+		return nil, fmt.Errorf("%w: searching needs the CRM connection, which is %s", agent.ErrNotAvailable, e.Status().State)
+	}
+	return c.Search(ctx, q, limit)
+}
+
+// Settings returns the current settings.
+func (e *Engine) Settings() agent.Settings {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.settings
+}
+
+// UpdateSettings applies p, saves the result and returns it.
+func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (agent.Settings, error) {
+	if p.AutoTrack != nil && (*p.AutoTrack < agent.TrackFromCRMRecords || *p.AutoTrack > agent.TrackNone) {
+		return e.Settings(), fmt.Errorf("unknown automatic tracking choice %d", *p.AutoTrack)
+	}
+	if p.MaildirPath != nil {
+		if err := maildir.Check(*p.MaildirPath); err != nil {
+			return e.Settings(), err
+		}
+	}
+	var out agent.Settings
+	var saveErr error
+	err := e.do(ctx, func(l *loop) {
+		s := l.settings
+		if p.ConnectionEnabled != nil && *p.ConnectionEnabled != s.ConnectionEnabled {
+			s.ConnectionEnabled = *p.ConnectionEnabled
+			l.e.conn.SetEnabled(ctx, s.ConnectionEnabled)
+			if !s.ConnectionEnabled {
+				l.e.box.Pause()
+			}
+		}
+		if p.MaildirPath != nil {
+			s.MaildirPath = *p.MaildirPath
+		}
+		if p.AutoTrack != nil {
+			s.AutoTrack = *p.AutoTrack
+		}
+		if p.ExcludedAddresses != nil {
+			s.ExcludedAddresses = append([]string(nil), (*p.ExcludedAddresses)...)
+		}
+		if p.InternalDomains != nil {
+			s.InternalDomains = append([]string(nil), (*p.InternalDomains)...)
+		}
+		l.settings = s
+		saveErr = l.saveSettings()
+		out = s
+	})
+	if err != nil {
+		return e.Settings(), err
+	}
+	return out, saveErr
+}
+
+func (l *loop) saveSettings() error {
+	l.e.publishSettings(l.settings)
+	if err := l.e.o.Settings.Save(l.settings); err != nil {
+		l.e.log.Error("engine: saving settings failed", "err", err)
+		return fmt.Errorf("settings could not be saved: %w", err)
+	}
+	return nil
+}

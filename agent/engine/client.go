@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"crmsync/agent"
+	"crmsync/agent/crm"
+)
+
+// session is the engine's current CRM client. Signing in to another CRM
+// address swaps the client underneath; the connection supervisor, the
+// outbox and the decision lookups keep calling the same value.
+type session struct {
+	mu sync.RWMutex
+	c  *crm.HTTPClient // nil until a CRM address is known; guarded by mu
+}
+
+func (s *session) get() *crm.HTTPClient {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.c
+}
+
+func (s *session) set(c *crm.HTTPClient) {
+	s.mu.Lock()
+	s.c = c
+	s.mu.Unlock()
+}
+
+// errNoCRM is returned when no CRM address has been given yet.
+var errNoCRM = &crm.Error{Op: "connect", Kind: crm.KindUnauthorized, Message: "no CRM address yet; sign in"}
+
+func (s *session) SignIn(ctx context.Context, u, p string) error {
+	if c := s.get(); c != nil {
+		return c.SignIn(ctx, u, p)
+	}
+	return errNoCRM
+}
+
+func (s *session) WhoAmI(ctx context.Context) (crm.Identity, error) {
+	if c := s.get(); c != nil {
+		return c.WhoAmI(ctx)
+	}
+	return crm.Identity{}, errNoCRM
+}
+
+func (s *session) CanSync(ctx context.Context, id string) (bool, error) {
+	if c := s.get(); c != nil {
+		return c.CanSync(ctx, id)
+	}
+	return false, errNoCRM
+}
+
+func (s *session) SignOut() {
+	if c := s.get(); c != nil {
+		c.SignOut()
+	}
+}
+
+func (s *session) CloseIdle() {
+	if c := s.get(); c != nil {
+		c.CloseIdle()
+	}
+}
+
+func (s *session) ResolveParties(ctx context.Context, addrs []string) ([]crm.Party, error) {
+	if c := s.get(); c != nil {
+		return c.ResolveParties(ctx, addrs)
+	}
+	return nil, errNoCRM
+}
+
+func (s *session) CreateEmail(ctx context.Context, e crm.Email) (crm.ActivityInfo, bool, error) {
+	if c := s.get(); c != nil {
+		return c.CreateEmail(ctx, e)
+	}
+	return crm.ActivityInfo{}, false, errNoCRM
+}
+
+func (s *session) Activity(ctx context.Context, id crm.ActivityID) (crm.ActivityInfo, error) {
+	if c := s.get(); c != nil {
+		return c.Activity(ctx, id)
+	}
+	return crm.ActivityInfo{}, errNoCRM
+}
+
+func (s *session) SetRegarding(ctx context.Context, id crm.ActivityID, r *agent.RecordRef) error {
+	if c := s.get(); c != nil {
+		return c.SetRegarding(ctx, id, r)
+	}
+	return errNoCRM
+}
+
+func (s *session) DeleteActivity(ctx context.Context, id crm.ActivityID) error {
+	if c := s.get(); c != nil {
+		return c.DeleteActivity(ctx, id)
+	}
+	return errNoCRM
+}
+
+func (s *session) UserName(ctx context.Context, id string) (string, error) {
+	if c := s.get(); c != nil {
+		return c.UserName(ctx, id)
+	}
+	return "", errNoCRM
+}

@@ -1,0 +1,196 @@
+// Package engine is the tracking agent: it implements agent.Backend by
+// composing the Maildir intake, the decision pipeline, the IDs-only cache,
+// the durable outbox and the connection supervisor. One goroutine's Run
+// loop owns the engine's state; everything else talks to it through
+// channels, and the UI reads snapshots.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/conn"
+	"crmsync/agent/crm"
+	"crmsync/agent/maildir"
+	"crmsync/agent/outbox"
+	"crmsync/agent/sched"
+)
+
+// Mail is the Maildir intake; *maildir.Source implements it.
+type Mail interface {
+	Run(ctx context.Context, out chan<- maildir.Change) error
+	Envelope(k agent.MessageKey) (maildir.Envelope, error)
+	Body(k agent.MessageKey) (io.ReadCloser, error)
+	Folder(k agent.MessageKey) (string, bool)
+	Progress() (done, total int)
+}
+
+// Options are the engine's injected parts.
+type Options struct {
+	Store    *cache.Store
+	Mail     Mail
+	Secrets  agent.Secrets
+	Settings agent.SettingsStore
+	// NewClient builds a CRM client for an address; it refuses http:// for
+	// anything but loopback.
+	NewClient func(crmURL string) (*crm.HTTPClient, error)
+	Clock     sched.Clock
+	Logger    *slog.Logger
+	// SentFolders are the Maildir++ folders that hold the user's sent mail.
+	SentFolders []string
+	// Lookback limits automatic tracking to mail received this recently,
+	// so a first start does not upload years of mail; 0 means 14 days.
+	Lookback time.Duration
+	// ProbeEvery is the connection probe interval while online; 0 means 5 min.
+	ProbeEvery time.Duration
+	// Deciders is how many messages are read and decided in parallel; 0 means 2.
+	Deciders int
+}
+
+// Engine implements agent.Backend.
+type Engine struct {
+	o     Options
+	log   *slog.Logger
+	clock sched.Clock
+	sess  *session
+	conn  *conn.Supervisor
+	box   *outbox.Worker
+
+	cmds    chan func(*loop)
+	connC   chan conn.Status
+	outC    chan outbox.Outcome
+	changes chan maildir.Change
+	work    chan job
+	results chan result
+
+	mu       sync.Mutex
+	status   agent.Status                // snapshot for Status(); written by the loop
+	settings agent.Settings              // snapshot for Settings(); written by the loop
+	texts    map[agent.MessageKey]string // last outcome text per message; display only
+	subs     map[chan agent.Event]struct{}
+	seq      uint64
+	started  bool
+}
+
+var _ agent.Backend = (*Engine)(nil)
+
+// New builds an engine; Run starts it.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil || o.Mail == nil || o.Secrets == nil || o.Settings == nil || o.NewClient == nil {
+		return nil, errors.New("engine: Store, Mail, Secrets, Settings and NewClient are required")
+	}
+	if o.Clock == nil {
+		o.Clock = sched.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = 14 * 24 * time.Hour
+	}
+	if o.Deciders <= 0 {
+		o.Deciders = 2
+	}
+	e := &Engine{
+		o: o, log: o.Logger, clock: o.Clock, sess: &session{},
+		cmds:    make(chan func(*loop)),
+		connC:   make(chan conn.Status, 64),
+		outC:    make(chan outbox.Outcome, 64),
+		changes: make(chan maildir.Change, 1024),
+		work:    make(chan job, 256),
+		results: make(chan result, 256),
+		texts:   map[agent.MessageKey]string{},
+		subs:    map[chan agent.Event]struct{}{},
+		status:  agent.Status{State: agent.StateStarting},
+	}
+	sent := map[string]bool{}
+	for _, f := range o.SentFolders {
+		sent[f] = true
+	}
+	e.conn = conn.New(conn.Options{Session: e.sess, Clock: o.Clock, Observer: connObserver{e}, Logger: o.Logger, ProbeEvery: o.ProbeEvery})
+	e.box = outbox.New(outbox.Options{
+		Store: o.Store, Mail: o.Mail, CRM: e.sess, Clock: o.Clock, Logger: o.Logger,
+		Outgoing: func(folder string) bool { return sent[folder] },
+		Report:   func(err error) { e.conn.Report(context.Background(), err) },
+		Outcomes: e.outC,
+	})
+	return e, nil
+}
+
+// connObserver forwards supervisor reports into the loop without blocking
+// the supervisor: if the loop is behind, the oldest report is dropped, as
+// only the latest state matters.
+type connObserver struct{ e *Engine }
+
+func (c connObserver) ConnStatus(s conn.Status) {
+	for {
+		select {
+		case c.e.connC <- s:
+			return
+		default:
+			select {
+			case <-c.e.connC:
+			default:
+			}
+		}
+	}
+}
+
+// Run runs the engine until ctx ends. It loads settings and credentials,
+// starts the intake, the deciders, the outbox and the connection, and then
+// serves them all from one loop.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("engine: Run called twice")
+	}
+	e.started = true
+	e.mu.Unlock()
+
+	settings, err := e.o.Settings.Load()
+	if err != nil {
+		return fmt.Errorf("engine: load settings: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l := &loop{e: e, settings: settings, waiting: map[agent.MessageKey]bool{}, queued: map[agent.MessageKey]bool{}}
+	e.publishSettings(settings)
+
+	fatal := make(chan error, 1)
+	l.fatal = fatal
+	var wg sync.WaitGroup
+	spawn := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				select {
+				case fatal <- fmt.Errorf("engine: %s: %w", name, err):
+				default:
+				}
+			}
+		}()
+	}
+	spawn("connection", e.conn.Run)
+	spawn("outbox", e.box.Run)
+	spawn("mail intake", func(ctx context.Context) error { return e.o.Mail.Run(ctx, e.changes) })
+	for range e.o.Deciders {
+		spawn("decider", e.decider)
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	if !settings.ConnectionEnabled {
+		e.conn.SetEnabled(ctx, false)
+	}
+	l.loadCredentials(ctx)
+	return l.run(ctx)
+}

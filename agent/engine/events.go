@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/crm"
+	"crmsync/agent/maildir"
+	"crmsync/agent/track"
+)
+
+// subscriberBuffer is how far a subscriber may lag before it is dropped;
+// the UI then resubscribes and gets a fresh status.
+const subscriberBuffer = 256
+
+// Status returns the current status.
+func (e *Engine) Status() agent.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.status
+	s.Warnings = append([]agent.Warning(nil), s.Warnings...)
+	return s
+}
+
+// Subscribe delivers events until ctx ends; the first carries the status.
+func (e *Engine) Subscribe(ctx context.Context) <-chan agent.Event {
+	ch := make(chan agent.Event, subscriberBuffer)
+	e.mu.Lock()
+	e.seq++
+	st := e.status
+	ch <- agent.Event{Seq: e.seq, Status: &st}
+	e.subs[ch] = struct{}{}
+	e.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		e.mu.Lock()
+		if _, ok := e.subs[ch]; ok {
+			delete(e.subs, ch)
+			close(ch)
+		}
+		e.mu.Unlock()
+	}()
+	return ch
+}
+
+// broadcast sends ev to every subscriber; one that lags is dropped, with
+// its channel closed, rather than blocking the engine.
+func (e *Engine) broadcast(ev agent.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	ev.Seq = e.seq
+	for ch := range e.subs {
+		select {
+		case ch <- ev:
+		default:
+			delete(e.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (e *Engine) publishStatusSnapshot() {
+	st := e.Status()
+	e.broadcast(agent.Event{Status: &st})
+}
+
+func (e *Engine) publishItem(it agent.Item) { e.broadcast(agent.Event{Item: &it}) }
+
+func (e *Engine) publishNotice(title, text string) {
+	e.broadcast(agent.Event{Notice: &agent.Notice{Title: title, Text: text}})
+}
+
+func (e *Engine) publishSettings(s agent.Settings) {
+	e.mu.Lock()
+	e.settings = s
+	e.mu.Unlock()
+}
+
+// setText remembers the last explanation shown for a message. Bounded:
+// the map is for recent messages only and is reset when it grows large.
+func (e *Engine) setText(k agent.MessageKey, text string) {
+	e.mu.Lock()
+	if len(e.texts) > 5000 {
+		e.texts = map[agent.MessageKey]string{}
+	}
+	e.texts[k] = text
+	e.mu.Unlock()
+}
+
+func (e *Engine) text(k agent.MessageKey) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.texts[k]
+}
+
+// itemOf builds the display item of a cached message; From and Subject
+// come from the Maildir and live only in memory.
+func itemOf(m cache.Message, env maildir.Envelope, reason string) agent.Item {
+	from := env.From.Name
+	if from == "" {
+		from = env.From.Addr
+	} else if env.From.Addr != "" {
+		from += " <" + env.From.Addr + ">"
+	}
+	if reason == "" {
+		reason = track.Reason(m.Reason).String()
+	}
+	return agent.Item{Key: m.Key, From: from, Subject: env.Subject, Received: m.ReceivedAt, Track: m.State,
+		ActivityID: m.ActivityID, Regarding: m.Regarding, OwnedByMe: m.OwnedByMe, Reason: reason}
+}
+
+// userText is the user-facing sentence for an error.
+func userText(err error) string {
+	var ce *crm.Error
+	if errors.As(err, &ce) {
+		return ce.UserMessage()
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

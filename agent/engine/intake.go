@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/crm"
+	"crmsync/agent/maildir"
+	"crmsync/agent/outbox"
+	"crmsync/agent/track"
+)
+
+var (
+	errOffline    = errors.New("the CRM is not connected")
+	errKnown      = errors.New("already decided")
+	errUnreadable = errors.New("the message could not be read")
+)
+
+// job asks a decider about one message.
+type job struct {
+	key    agent.MessageKey
+	folder string
+}
+
+// result is a decider's answer.
+type result struct {
+	job
+	env      maildir.Envelope // display only; never persisted
+	hash     []byte
+	received time.Time
+	decision track.Decision
+	err      error
+}
+
+// message is the cache row the decision writes.
+func (r result) message() cache.Message {
+	m := cache.Message{Key: r.key, Folder: r.folder, MsgIDHash: r.hash, State: agent.Untracked,
+		Reason: int(r.decision.Reason), ReceivedAt: r.received}
+	if r.err != nil {
+		m.Reason = int(track.ReasonUnreadable)
+	}
+	return m
+}
+
+func actionTrack(k agent.MessageKey, regarding *agent.RecordRef) cache.Action {
+	return cache.Action{Key: k, Kind: cache.ActionTrack, Regarding: regarding}
+}
+
+// decider reads headers and runs the pipeline; it never writes. The loop
+// records the result, so decisions and the user's own actions never race.
+func (e *Engine) decider(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case j := <-e.work:
+			r := e.decide(ctx, j)
+			select {
+			case e.results <- r:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+func (e *Engine) decide(ctx context.Context, j job) result {
+	r := result{job: j}
+	if _, known, err := e.o.Store.Message(ctx, j.key); err != nil {
+		r.err = err
+		return r
+	} else if known {
+		r.err = errKnown
+		return r
+	}
+	env, err := e.o.Mail.Envelope(j.key)
+	if err != nil {
+		r.err = errors.Join(errUnreadable, err)
+		r.received = keyTime(j.key)
+		return r
+	}
+	r.env = env
+	r.hash = e.o.Store.HashMessageID(env.MessageID)
+	r.received = receivedAt(env, j.key, e.clock.Now())
+	e.mu.Lock()
+	settings := e.settings
+	self := e.status.User
+	e.mu.Unlock()
+	m := trackMessage(j, env, self, e.isSent(j.folder))
+	if e.clock.Now().Sub(r.received) > e.o.Lookback {
+		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
+		return r
+	}
+	p := track.Policy{Scope: settings.AutoTrack, Self: self,
+		ExcludedAddresses: settings.ExcludedAddresses, InternalDomains: settings.InternalDomains}
+	r.decision, r.err = track.Decide(ctx, p, lookups{e}, m)
+	return r
+}
+
+func (e *Engine) isSent(folder string) bool {
+	for _, f := range e.o.SentFolders {
+		if f == folder {
+			return true
+		}
+	}
+	return false
+}
+
+// trackMessage is the pipeline's view of a message: headers only.
+func trackMessage(j job, env maildir.Envelope, self string, sent bool) track.Message {
+	m := track.Message{Key: j.key, MessageID: env.MessageID, From: env.From.Addr, Subject: env.Subject,
+		InReplyTo: env.InReplyTo, References: env.References, Outgoing: sent || (self != "" && env.From.Addr == self)}
+	for _, a := range env.To {
+		m.To = append(m.To, a.Addr)
+	}
+	for _, a := range env.Cc {
+		m.Cc = append(m.Cc, a.Addr)
+	}
+	return m
+}
+
+// receivedAt is the message's Date, or the delivery time in its Maildir
+// name when the Date is missing or implausibly in the future.
+func receivedAt(env maildir.Envelope, k agent.MessageKey, now time.Time) time.Time {
+	if !env.Date.IsZero() && env.Date.Before(now.Add(24*time.Hour)) {
+		return env.Date
+	}
+	return keyTime(k)
+}
+
+// keyTime reads the delivery time Maildir writers put at the start of the
+// unique name ("1700000000.M1P2.host").
+func keyTime(k agent.MessageKey) time.Time {
+	s := string(k)
+	if i := strings.IndexByte(s, '.'); i > 0 {
+		s = s[:i]
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil && sec > 0 {
+		return time.Unix(sec, 0)
+	}
+	return time.Time{}
+}
+
+// lookups is the pipeline's window on the cache and the CRM.
+type lookups struct{ e *Engine }
+
+func (l lookups) Tracked(ctx context.Context, id string) (bool, error) {
+	m, ok, err := l.e.o.Store.MessageByHash(ctx, l.e.o.Store.HashMessageID(id))
+	return ok && (m.State == agent.Tracked || m.State == agent.Pending), err
+}
+
+func (l lookups) AnyTracked(ctx context.Context, ids []string) (bool, error) {
+	hashes := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		if h := l.e.o.Store.HashMessageID(id); h != nil {
+			hashes = append(hashes, h)
+		}
+	}
+	if len(hashes) == 0 {
+		return false, nil
+	}
+	return l.e.o.Store.AnyTracked(ctx, hashes)
+}
+
+// Ask sends From, To, Cc, Subject and Message-ID, nothing else: for
+// incoming mail as CheckIncomingEmail, for sent mail as an address lookup
+// of the recipients.
+func (l lookups) Ask(ctx context.Context, m track.Message) (track.Verdict, error) {
+	l.e.mu.Lock()
+	online := l.e.status.State == agent.StateOnline
+	l.e.mu.Unlock()
+	c := l.e.sess.get()
+	if !online || c == nil {
+		return track.Verdict{}, errOffline
+	}
+	if m.Outgoing {
+		parties, err := c.ResolveParties(ctx, append(append([]string(nil), m.To...), m.Cc...))
+		if err != nil {
+			return track.Verdict{}, err
+		}
+		for _, p := range parties {
+			if p.Entity == "contact" || p.Entity == "account" || p.Entity == "lead" {
+				return track.Verdict{Match: true, Detail: p.Entity + " " + p.Name}, nil
+			}
+		}
+		return track.Verdict{}, nil
+	}
+	res, err := c.CheckIncomingEmail(ctx, crm.Headers{MessageID: outbox.BracketID(m.MessageID), Subject: m.Subject,
+		From: m.From, To: m.To, Cc: m.Cc})
+	if err != nil {
+		return track.Verdict{}, err
+	}
+	switch res.Reason {
+	case crm.ReasonDuplicate:
+		return track.Verdict{Duplicate: true}, nil
+	case crm.ReasonInvalidSender:
+		return track.Verdict{Invalid: true}, nil
+	}
+	return track.Verdict{Match: res.ShouldDeliver}, nil
+}

@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/conn"
+	"crmsync/agent/maildir"
+	"crmsync/agent/outbox"
+	"crmsync/agent/track"
+)
+
+// loop is the state owned by Run's goroutine.
+type loop struct {
+	e        *Engine
+	settings agent.Settings
+	fatal    <-chan error
+
+	conn    conn.Status // the supervisor's last report
+	online  bool        // conn.State == Online
+	userID  string      // the signed-in user's GUID, once known
+	self    string      // the signed-in user's address, lower case
+	backlog []job       // messages waiting for a decider
+	queued  map[agent.MessageKey]bool
+	waiting map[agent.MessageKey]bool // undecided until the CRM answers
+
+	arrivals  int       // messages that arrived since the last sync
+	lastBusy  time.Time // when mail last arrived
+	syncTimer interface{ Stop() bool }
+	syncC     <-chan time.Time
+	syncing   bool
+	syncDone  chan syncResult
+	scanTick  <-chan time.Time
+	lastScan  [2]int
+}
+
+func (l *loop) run(ctx context.Context) error {
+	l.syncDone = make(chan syncResult, 1)
+	l.armSync()
+	tick := time.NewTicker(250 * time.Millisecond) // scan progress, coalesced
+	defer tick.Stop()
+	l.scanTick = tick.C
+	for {
+		var work chan job
+		var next job
+		if len(l.backlog) > 0 {
+			work, next = l.e.work, l.backlog[0]
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-l.fatal:
+			return err
+		case fn := <-l.e.cmds:
+			fn(l)
+		case c := <-l.e.changes:
+			l.onChange(ctx, c)
+		case work <- next:
+			l.backlog = l.backlog[1:]
+			if len(l.backlog) == 0 {
+				l.backlog = nil // let the backing array go after a big scan
+			}
+		case r := <-l.e.results:
+			l.onResult(ctx, r)
+		case s := <-l.e.connC:
+			l.onConn(ctx, s)
+		case o := <-l.e.outC:
+			l.onOutcome(ctx, o)
+		case <-l.syncC:
+			l.syncC = nil
+			l.startSync(ctx)
+		case r := <-l.syncDone:
+			l.onSync(ctx, r)
+		case <-l.scanTick:
+			l.publishScan()
+		}
+	}
+}
+
+// onChange queues new messages for a decision.
+func (l *loop) onChange(ctx context.Context, c maildir.Change) {
+	if c.Kind != maildir.Added {
+		return // a move or flag change is the same message; removal keeps its IDs
+	}
+	if l.queued[c.Key] {
+		return
+	}
+	l.queued[c.Key] = true
+	l.backlog = append(l.backlog, job{key: c.Key, folder: c.Folder})
+	l.arrivals++
+	l.lastBusy = l.e.clock.Now()
+}
+
+// onResult records a decision: skips durably as such, tracks as a queued
+// action in the same transaction.
+func (l *loop) onResult(ctx context.Context, r result) {
+	delete(l.queued, r.key)
+	if r.err != nil {
+		if errors.Is(r.err, errOffline) {
+			l.waiting[r.key] = true
+			return
+		}
+		if errors.Is(r.err, errKnown) {
+			return
+		}
+		l.e.log.Warn("engine: message could not be decided", "key", string(r.key), "err", r.err)
+		if !errors.Is(r.err, errUnreadable) {
+			// A lookup failed (the CRM went away mid-decision): decide
+			// again when the connection is back.
+			l.waiting[r.key] = true
+			return
+		}
+	}
+	m := r.message()
+	if r.decision.Action == track.Skip || r.err != nil {
+		if err := l.e.o.Store.PutMessage(ctx, m); err != nil {
+			l.e.log.Error("engine: recording a decision failed", "err", err)
+			l.waiting[r.key] = true
+			return
+		}
+	} else {
+		if _, err := l.e.o.Store.Decide(ctx, m, actionTrack(r.key, nil)); err != nil {
+			l.e.log.Error("engine: queueing a track failed", "err", err)
+			l.waiting[r.key] = true
+			return
+		}
+		l.e.box.Kick()
+		l.refreshPending(ctx)
+	}
+	l.e.setText(r.key, r.decision.Text())
+	l.e.publishItem(itemOf(m, r.env, r.decision.Text()))
+}
+
+// onConn applies a connection report: the outbox and the decisions that
+// need the CRM run only while online.
+func (l *loop) onConn(ctx context.Context, s conn.Status) {
+	l.conn = s
+	wasOnline := l.online
+	l.online = s.State == agent.StateOnline
+	if s.UserID != "" {
+		l.userID = s.UserID
+	}
+	if l.online {
+		l.e.box.Resume(l.userID)
+		if !wasOnline {
+			l.redecide()
+		}
+	} else {
+		l.e.box.Pause()
+	}
+	l.publishStatus(ctx)
+	switch s.State {
+	case agent.StateNeedsSignIn:
+		if s.Err != nil {
+			l.e.publishNotice("Sign in again", "The CRM no longer accepts your sign-in. Queued work waits until you sign in.")
+		}
+	case agent.StateNotPermitted:
+		l.e.publishNotice("Not permitted to sync", conn.ErrNotPermitted.Error()+".")
+	}
+}
+
+// redecide puts the messages that waited for the CRM back in the backlog.
+func (l *loop) redecide() {
+	for k := range l.waiting {
+		folder, ok := l.e.o.Mail.Folder(k)
+		delete(l.waiting, k)
+		if !ok || l.queued[k] {
+			continue
+		}
+		l.queued[k] = true
+		l.backlog = append(l.backlog, job{key: k, folder: folder})
+	}
+}
+
+// onOutcome shows what became of an action.
+func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
+	l.refreshPending(ctx)
+	if !o.Final {
+		return
+	}
+	text := o.Text
+	if text == "" && o.Err == nil {
+		text = track.Reason(o.Message.Reason).String()
+	}
+	l.e.setText(o.Action.Key, text)
+	m := o.Message
+	env, _ := l.e.o.Mail.Envelope(o.Action.Key)
+	l.e.publishItem(itemOf(m, env, text))
+	if o.Err != nil && o.Action.Kind == cache.ActionTrack {
+		l.e.publishNotice("Tracking failed", text)
+	}
+}
+
+func (l *loop) refreshPending(ctx context.Context) {
+	n, err := l.e.o.Store.Pending(ctx)
+	if err != nil {
+		return
+	}
+	l.e.mu.Lock()
+	changed := l.e.status.Pending != n
+	l.e.status.Pending = n
+	l.e.mu.Unlock()
+	if changed {
+		l.e.publishStatusSnapshot()
+	}
+}
+
+// publishStatus derives the agent status from the facts.
+func (l *loop) publishStatus(ctx context.Context) {
+	st := agent.Status{
+		State:       l.conn.State,
+		Since:       l.conn.Since,
+		LastSuccess: l.conn.LastSuccess,
+		NextRetry:   l.conn.NextRetry,
+		User:        l.self,
+	}
+	if l.conn.Err != nil {
+		st.Warnings = append(st.Warnings, warningFor(l.conn))
+	}
+	st.ScanDone, st.ScanTotal = l.e.o.Mail.Progress()
+	if n, err := l.e.o.Store.Pending(ctx); err == nil {
+		st.Pending = n
+	}
+	l.e.mu.Lock()
+	l.e.status = st
+	l.e.mu.Unlock()
+	l.e.publishStatusSnapshot()
+}
+
+// publishScan publishes scan progress when it moved.
+func (l *loop) publishScan() {
+	done, total := l.e.o.Mail.Progress()
+	if [2]int{done, total} == l.lastScan {
+		return
+	}
+	l.lastScan = [2]int{done, total}
+	l.e.mu.Lock()
+	l.e.status.ScanDone, l.e.status.ScanTotal = done, total
+	l.e.mu.Unlock()
+	l.e.publishStatusSnapshot()
+}
+
+// warningFor turns a connection failure into the warning the tray shows.
+func warningFor(s conn.Status) agent.Warning {
+	w := agent.Warning{Code: "conn", Title: "Connection problem", Text: userText(s.Err), Severity: agent.SeverityWarning}
+	switch s.State {
+	case agent.StateNeedsSignIn:
+		w.Code, w.Title, w.Severity = "signin", "Sign-in needed", agent.SeverityError
+	case agent.StateNotPermitted:
+		w.Code, w.Title, w.Severity = "permission", "Not permitted", agent.SeverityError
+	}
+	return w
+}
