@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages crmsync needs, only those missing, so a
+# warm machine pays nothing. Usage: deps.sh build|test
+set -euo pipefail
+
+build_pkgs=(gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
+  libxinerama-dev libxi-dev libxxf86vm-dev)
+# dbus + gnome-keyring give the tests a real Secret Service; xvfb, xauth and
+# imagemagick give them a real window and a screenshot. dbus-x11 is left out
+# on purpose: with it, the keychain library spawns stray session buses.
+test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick)
+
+want=("${build_pkgs[@]}")
+case "${1:-build}" in
+build) ;;
+test) want+=("${test_pkgs[@]}") ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing missing system packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null; then
+  echo "Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install), then run make again" >&2
+  exit 1
+fi

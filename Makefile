@@ -1,0 +1,29 @@
+# crmsync: "make run" to try it, "make test" to test it. Both install the
+# system packages they need (only the missing ones) on Debian or Ubuntu.
+SHELL := /bin/bash
+export CGO_ENABLED := 1
+
+.PHONY: run test build deps test-deps vet fuzz
+.DEFAULT_GOAL := run
+
+deps:
+	@bash .ci/deps.sh build
+
+test-deps:
+	@bash .ci/deps.sh test
+
+build: deps
+	go build -o crmsync .
+
+run: build
+	./crmsync --demo
+
+test: test-deps
+	@bash .ci/test.sh
+
+vet:
+	go vet ./...
+
+# Longer fuzzing, e.g. make fuzz FUZZTIME=60s
+fuzz:
+	@FUZZTIME=$${FUZZTIME:-60s} bash .ci/test.sh

@@ -1,0 +1,100 @@
+// Package app is the composition root: it parses the command line, wires
+// the engine, the local CRM and the user interface together, and owns the
+// process lifecycle. Nothing imports app.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes of the crmsync command.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1 // the command ran and failed
+	ExitUsage    = 2 // bad command line, or a command this build cannot do yet
+	exitNotReady = ExitUsage
+)
+
+// Stdio is the process's standard streams, passed in so tests can run
+// commands in-process.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+const usage = `crmsync tracks your email into a Dynamics 365 (Dataverse) CRM.
+
+Usage:
+  crmsync                         start the tray app (first start shows sign-in)
+  crmsync --demo                  start with a built-in local CRM and demo data
+  crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo]
+                                  run the local CRM server
+  crmsync agent --crm URL --user EMAIL --maildir DIR [--data DIR] [--password-stdin]
+                                  run the tracking engine without a window
+  crmsync status | items | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID
+                                  talk to the running agent
+
+Run "crmsync COMMAND -h" for a command's options.
+`
+
+// Main runs the crmsync command line and returns the process exit code.
+func Main(ctx context.Context, args []string, io Stdio) int {
+	if len(args) == 0 {
+		return notReady(io, "the tray app")
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(io.Out, usage)
+		return ExitOK
+	case "--demo", "-demo":
+		return runDemo(ctx, args[1:], io)
+	case "localcrm":
+		return runLocalCRM(ctx, args[1:], io)
+	case "agent":
+		return runAgent(ctx, args[1:], io)
+	case "status", "items", "track", "untrack", "regarding":
+		return runControl(ctx, args[0], args[1:], io)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(io.Err, "crmsync: unknown option %s\n\n%s", args[0], usage)
+	} else {
+		fmt.Fprintf(io.Err, "crmsync: unknown command %q\n\n%s", args[0], usage)
+	}
+	return ExitUsage
+}
+
+// notReady answers for a part of the product this build does not have yet;
+// it never pretends to succeed.
+func notReady(io Stdio, what string) int {
+	fmt.Fprintf(io.Err, "crmsync: %s is not available yet in this build.\n"+
+		"Available now: crmsync localcrm serve, crmsync --demo (local CRM with demo data).\n", what)
+	return exitNotReady
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, io Stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Err)
+	return fs
+}
+
+// parseFlags parses args and maps the outcome to an exit code; ok is false
+// when the caller should return code at once.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK, false
+	case err != nil:
+		return ExitUsage, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "crmsync %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return ExitUsage, false
+	}
+	return ExitOK, true
+}

@@ -1,0 +1,221 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is an io.Writer safe for the server goroutine and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb lockedBuffer
+	code = Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+		stdout string
+	}{
+		{[]string{"help"}, ExitOK, "", "crmsync localcrm serve"},
+		{[]string{"--help"}, ExitOK, "", "Usage:"},
+		{nil, ExitUsage, "the tray app is not available yet", ""},
+		{[]string{"agent", "--crm", "http://127.0.0.1:1"}, ExitUsage, "missing --user EMAIL, --maildir DIR", ""},
+		{[]string{"agent", "--crm", "http://crm.example.com", "--user", "a@b.example", "--maildir", "."}, ExitUsage, "https is required", ""},
+		{[]string{"agent", "--crm", "https://crm.example.com", "--user", "a@b.example", "--maildir", "/nonexistent/mail"}, ExitUsage, "missing cur/, new/, tmp/", ""},
+		{[]string{"status", "--data", "/nonexistent/crmsync"}, ExitFailure, "no crmsync agent is running", ""},
+		{[]string{"untrack"}, ExitUsage, "usage: crmsync status", ""},
+		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate"`, ""},
+		{[]string{"--nope"}, ExitUsage, "unknown option --nope", ""},
+		{[]string{"localcrm"}, ExitUsage, "usage: crmsync localcrm serve", ""},
+		{[]string{"localcrm", "serve"}, ExitUsage, "--data DIR is required", ""},
+		{[]string{"localcrm", "serve", "--data", "x", "extra"}, ExitUsage, `unexpected argument "extra"`, ""},
+		{[]string{"localcrm", "serve", "--bogus"}, ExitUsage, "flag provided but not defined", ""},
+	}
+	for _, tt := range tests {
+		code, out, errs := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.stderr) || !strings.Contains(out, tt.stdout) {
+			t.Errorf("crmsync %v = %d, stdout %q, stderr %q; want %d, %q, %q", tt.args, code, out, errs, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+func TestLocalCRMRefusesRemoteListen(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8555", ":8555", "192.0.2.1:8555"} {
+		code, _, errs := run(t, "localcrm", "serve", "--listen", listen, "--data", t.TempDir())
+		if code != ExitFailure || !strings.Contains(errs, "loopback") {
+			t.Errorf("listen %s: exit %d, %q; want a refusal that explains loopback", listen, code, errs)
+		}
+	}
+	code, _, errs := run(t, "localcrm", "serve", "--listen", "0.0.0.0:8555", "--allow-remote", "--data", t.TempDir())
+	if code != ExitFailure || !strings.Contains(errs, "tls") && !strings.Contains(errs, "TLS") {
+		t.Errorf("--allow-remote without TLS: exit %d, %q; want a refusal naming TLS", code, errs)
+	}
+}
+
+// TestLocalCRMServeDemo starts "crmsync localcrm serve --seed demo" as a
+// user would and speaks raw HTTP to it, checking the shapes Dataverse
+// documents.
+func TestLocalCRMServeDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"localcrm", "serve", "--listen", "127.0.0.1:0", "--data", dir, "--seed", "demo"},
+			Stdio{In: strings.NewReader(""), Out: pw, Err: &errb})
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != ExitOK {
+				t.Errorf("serve exited %d after cancel: %s", code, errb.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop within 10 s of cancel")
+		}
+	})
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no ready line; stderr: %s", errb.String())
+	}
+	go io.Copy(io.Discard, pr)
+	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(lines.Text())
+	if base == "" {
+		t.Fatalf("ready line %q names no loopback URL", lines.Text())
+	}
+	api := base + "/api/data/v9.2/"
+
+	token := func(user, pw string) string {
+		resp, err := http.PostForm(base+"/oauth2/v2.0/token", url.Values{"grant_type": {"password"},
+			"client_id": {"crmsync"}, "username": {user}, "password": {pw}, "scope": {base + "/user_impersonation offline_access"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken, RefreshToken, TokenType string
+			ExpiresIn                            int `json:"expires_in"`
+		}
+		var raw map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &raw)
+		tok.AccessToken, _ = raw["access_token"].(string)
+		tok.TokenType, _ = raw["token_type"].(string)
+		tok.RefreshToken, _ = raw["refresh_token"].(string)
+		if resp.StatusCode != 200 || tok.AccessToken == "" || tok.RefreshToken == "" || tok.TokenType != "Bearer" || raw["expires_in"] == nil {
+			t.Fatalf("token for %s: %d %s", user, resp.StatusCode, b)
+		}
+		return tok.AccessToken
+	}
+	call := func(tok, method, path, body string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(method, api+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("OData-MaxVersion", "4.0")
+		req.Header.Set("OData-Version", "4.0")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s %s: body is not JSON: %q", method, path, b)
+			}
+		}
+		return resp, m
+	}
+	alice, bob := token("alice@demo.local", "demo-alice"), token("bob@demo.local", "demo-bob")
+
+	resp, who := call(alice, "GET", "WhoAmI()", "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || who["UserId"] == nil {
+		t.Fatalf("WhoAmI: %d %v", resp.StatusCode, who)
+	}
+	if resp, _ := call("bogus", "GET", "WhoAmI()", ""); resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("bad token: %d %q; want 401 with WWW-Authenticate: Bearer", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp, contacts := call(alice, "GET", "contacts?$select=fullname,emailaddress1&$top=2", "")
+	rows, _ := contacts["value"].([]any)
+	if resp.StatusCode != 200 || len(rows) != 2 || contacts["@odata.context"] == nil {
+		t.Fatalf("contacts query: %d %v", resp.StatusCode, contacts)
+	}
+	contactID, _ := rows[0].(map[string]any)["contactid"].(string)
+
+	body := `{"subject":"Quote","description":"Hello","messageid":"<demo-1@example.com>","directioncode":false,` +
+		`"regardingobjectid_contact_email@odata.bind":"/contacts(` + contactID + `)",` +
+		`"email_activity_parties":[{"partyid_contact@odata.bind":"/contacts(` + contactID + `)","participationtypemask":1},` +
+		`{"addressused":"someone@unknown.example","participationtypemask":2}]}`
+	resp, _ = call(alice, "POST", "emails", body)
+	entity := resp.Header.Get("OData-EntityId")
+	if resp.StatusCode != 204 || !regexp.MustCompile(`^`+regexp.QuoteMeta(api)+`emails\([0-9a-f-]{36}\)$`).MatchString(entity) {
+		t.Fatalf("create email: %d, OData-EntityId %q", resp.StatusCode, entity)
+	}
+	emailPath := strings.TrimPrefix(entity, api)
+	resp, got := call(alice, "GET", emailPath+"?$select=subject,_regardingobjectid_value&$expand=email_activity_parties($select=participationtypemask,addressused)", "")
+	parties, _ := got["email_activity_parties"].([]any)
+	if resp.StatusCode != 200 || got["_regardingobjectid_value"] != contactID || len(parties) != 2 {
+		t.Errorf("read back: %d %v", resp.StatusCode, got)
+	}
+	if resp, e := call(bob, "DELETE", emailPath, ""); resp.StatusCode != 403 || e["error"] == nil {
+		t.Errorf("bob deleting alice's email: %d %v; want 403 with an OData error", resp.StatusCode, e)
+	}
+	if resp, e := call(bob, "GET", emailPath+"?$select=subject", ""); resp.StatusCode != 200 || e["subject"] != "Quote" {
+		t.Errorf("bob reading alice's email: %d %v", resp.StatusCode, e)
+	}
+	if resp, e := call(alice, "POST", "emails", `{"subject": "broken`); resp.StatusCode != 400 || e["error"] == nil {
+		t.Errorf("malformed JSON: %d %v; want 400 with an OData error", resp.StatusCode, e)
+	}
+
+	// The store is a real file in --data, private to the user.
+	var dbs []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Mode().Perm()&0o077 != 0 {
+			dbs = append(dbs, p+" "+fi.Mode().String())
+		}
+		return nil
+	})
+	if len(dbs) > 0 {
+		t.Errorf("files readable by others in the data directory: %v", dbs)
+	}
+}

@@ -1,0 +1,159 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/zalando/go-keyring"
+
+	"crmsync/agent"
+)
+
+// ErrKeychainUnavailable is agent.ErrKeychainUnavailable, named here for
+// the keychain code that returns it.
+var ErrKeychainUnavailable = agent.ErrKeychainUnavailable
+
+// keychainTimeout bounds every keychain call: a locked Secret Service can
+// wait for ever on a prompt nobody sees.
+const keychainTimeout = 5 * time.Second
+
+// Keychain keeps the password in the OS keychain (Secret Service on Linux).
+// The entry's service is the app ID; its user is the CRM address and the
+// user name, so two accounts never overwrite each other. Which account is
+// current is not secret and comes from the settings.
+type Keychain struct {
+	// Service is the keychain service name, normally AppID.
+	Service string
+	// Account returns the CRM address and user name last signed in, or
+	// empty strings when none.
+	Account func() (crmURL, username string)
+	// Timeout bounds each call; 0 means keychainTimeout.
+	Timeout time.Duration
+}
+
+var _ agent.Secrets = (*Keychain)(nil)
+
+func entryUser(crmURL, username string) string {
+	return strings.TrimRight(crmURL, "/") + " " + strings.ToLower(username)
+}
+
+// Load returns the saved credentials of the current account, or
+// agent.ErrNoCredentials.
+func (k *Keychain) Load(ctx context.Context) (agent.Credentials, error) {
+	crmURL, user := "", ""
+	if k.Account != nil {
+		crmURL, user = k.Account()
+	}
+	if crmURL == "" || user == "" {
+		return agent.Credentials{}, agent.ErrNoCredentials
+	}
+	var secret string
+	err := k.call(ctx, func() (err error) {
+		secret, err = keyring.Get(k.Service, entryUser(crmURL, user))
+		return err
+	})
+	if errors.Is(err, keyring.ErrNotFound) {
+		return agent.Credentials{}, agent.ErrNoCredentials
+	}
+	if err != nil {
+		return agent.Credentials{}, fmt.Errorf("keychain: load: %w", err)
+	}
+	return agent.Credentials{CRMURL: crmURL, Username: user, Secret: secret}, nil
+}
+
+// Save stores c's secret. It never falls back to a file.
+func (k *Keychain) Save(ctx context.Context, c agent.Credentials) error {
+	if c.CRMURL == "" || c.Username == "" || c.Secret == "" {
+		return errors.New("keychain: save: the CRM address, user name and password are all needed")
+	}
+	err := k.call(ctx, func() error { return keyring.Set(k.Service, entryUser(c.CRMURL, c.Username), c.Secret) })
+	if err != nil {
+		return fmt.Errorf("keychain: save: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the current account's secret; nothing saved is not an error.
+func (k *Keychain) Delete(ctx context.Context) error {
+	crmURL, user := "", ""
+	if k.Account != nil {
+		crmURL, user = k.Account()
+	}
+	if crmURL == "" || user == "" {
+		return nil
+	}
+	err := k.call(ctx, func() error { return keyring.Delete(k.Service, entryUser(crmURL, user)) })
+	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		return fmt.Errorf("keychain: delete: %w", err)
+	}
+	return nil
+}
+
+// call runs fn under the timeout and maps the keychain library's many
+// failure shapes to ErrKeychainUnavailable where the keychain itself is
+// missing or locked. The goroutine of a timed-out call is abandoned: the
+// library offers no way to cancel a D-Bus call in flight.
+func (k *Keychain) call(ctx context.Context, fn func() error) error {
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = keychainTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return classifyKeychain(err)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: it did not answer within %v (is it locked?)", ErrKeychainUnavailable, timeout)
+	}
+}
+
+// classifyKeychain turns go-keyring's errors into ones the sign-in form can
+// explain; see toolchain.md for the shapes measured here.
+func classifyKeychain(err error) error {
+	if err == nil || errors.Is(err, keyring.ErrNotFound) {
+		return err
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%w: no desktop session bus is running", ErrKeychainUnavailable)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return fmt.Errorf("%w: the desktop session bus cannot be reached", ErrKeychainUnavailable)
+	}
+	var de dbus.Error
+	if errors.As(err, &de) {
+		if de.Name == "org.freedesktop.DBus.Error.ServiceUnknown" {
+			return fmt.Errorf("%w: no Secret Service (such as GNOME Keyring or KeePassXC) is running", ErrKeychainUnavailable)
+		}
+		return fmt.Errorf("%w: %s", ErrKeychainUnavailable, de.Name)
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unlock"):
+		return fmt.Errorf("%w: the keychain is locked; unlock it and try again", ErrKeychainUnavailable)
+	case strings.Contains(msg, "dbus"), strings.Contains(msg, "DBUS"):
+		return fmt.Errorf("%w: no desktop session bus is running", ErrKeychainUnavailable)
+	}
+	return err
+}
+
+// KeychainUserMessage is the sign-in form's sentence for a keychain failure.
+func KeychainUserMessage(err error) string {
+	if errors.Is(err, ErrKeychainUnavailable) {
+		detail := strings.TrimPrefix(err.Error(), "keychain: save: ")
+		detail = strings.TrimPrefix(detail, "keychain: load: ")
+		return "Your password cannot be saved: " + strings.TrimPrefix(detail, ErrKeychainUnavailable.Error()+": ") +
+			". You can sign in without saving; you will be asked again next time."
+	}
+	return "Your password could not be saved in the system keychain: " + err.Error()
+}
