@@ -61,6 +61,10 @@ func (l *loop) useCredentials(ctx context.Context, c agent.Credentials) error {
 		l.e.sess.set(nc)
 	}
 	l.self = strings.ToLower(strings.TrimSpace(c.Username))
+	l.name = ""
+	l.e.mu.Lock()
+	l.e.self = l.self
+	l.e.mu.Unlock()
 	if l.settings.CRMURL != c.CRMURL {
 		l.settings.CRMURL = c.CRMURL
 		l.saveSettings()
@@ -115,7 +119,10 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 func (e *Engine) SignOut(ctx context.Context) error {
 	err := e.o.Secrets.Delete(ctx)
 	if derr := e.do(ctx, func(l *loop) {
-		l.self = ""
+		l.self, l.name, l.userID = "", "", ""
+		l.e.mu.Lock()
+		l.e.self = ""
+		l.e.mu.Unlock()
 		l.e.conn.SetCredentials(ctx, nil)
 		l.e.box.Pause()
 	}); derr != nil {

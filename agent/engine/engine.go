@@ -71,6 +71,9 @@ type Engine struct {
 	results chan result
 
 	mu       sync.Mutex
+	self     string                      // the signed-in user's address, lower case; written by the loop
+	netCtx   context.Context             // live while online; cancelled the moment the connection leaves Online
+	netStop  context.CancelFunc          // cancels netCtx
 	status   agent.Status                // snapshot for Status(); written by the loop
 	settings agent.Settings              // snapshot for Settings(); written by the loop
 	texts    map[agent.MessageKey]string // last outcome text per message; display only
@@ -110,6 +113,8 @@ func New(o Options) (*Engine, error) {
 		subs:    map[chan agent.Event]struct{}{},
 		status:  agent.Status{State: agent.StateStarting},
 	}
+	e.netCtx, e.netStop = context.WithCancel(context.Background())
+	e.netStop() // not online yet
 	sent := map[string]bool{}
 	for _, f := range o.SentFolders {
 		sent[f] = true
@@ -193,4 +198,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	l.loadCredentials(ctx)
 	return l.run(ctx)
+}
+
+// online returns a context that ends when the connection leaves Online, so
+// switching off or losing the CRM cancels every request in flight.
+func (e *Engine) online() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.netCtx
+}
+
+// withNet returns ctx, also cancelled when the connection leaves Online.
+func (e *Engine) withNet(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(e.online(), cancel)
+	return ctx, func() { stop(); cancel() }
 }

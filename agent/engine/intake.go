@@ -89,7 +89,7 @@ func (e *Engine) decide(ctx context.Context, j job) result {
 	r.received = receivedAt(env, j.key, e.clock.Now())
 	e.mu.Lock()
 	settings := e.settings
-	self := e.status.User
+	self := e.self
 	e.mu.Unlock()
 	m := trackMessage(j, env, self, e.isSent(j.folder))
 	if e.clock.Now().Sub(r.received) > e.o.Lookback {
@@ -171,13 +171,12 @@ func (l lookups) AnyTracked(ctx context.Context, ids []string) (bool, error) {
 // incoming mail as CheckIncomingEmail, for sent mail as an address lookup
 // of the recipients.
 func (l lookups) Ask(ctx context.Context, m track.Message) (track.Verdict, error) {
-	l.e.mu.Lock()
-	online := l.e.status.State == agent.StateOnline
-	l.e.mu.Unlock()
 	c := l.e.sess.get()
-	if !online || c == nil {
+	if l.e.online().Err() != nil || c == nil {
 		return track.Verdict{}, errOffline
 	}
+	ctx, cancel := l.e.withNet(ctx)
+	defer cancel()
 	if m.Outgoing {
 		parties, err := c.ResolveParties(ctx, append(append([]string(nil), m.To...), m.Cc...))
 		if err != nil {

@@ -23,6 +23,7 @@ type loop struct {
 	online  bool        // conn.State == Online
 	userID  string      // the signed-in user's GUID, once known
 	self    string      // the signed-in user's address, lower case
+	name    string      // the signed-in user's CRM display name, once fetched
 	backlog []job       // messages waiting for a decider
 	queued  map[agent.MessageKey]bool
 	waiting map[agent.MessageKey]bool // undecided until the CRM answers
@@ -140,8 +141,18 @@ func (l *loop) onConn(ctx context.Context, s conn.Status) {
 	l.conn = s
 	wasOnline := l.online
 	l.online = s.State == agent.StateOnline
-	if s.UserID != "" {
+	if l.online != wasOnline {
+		l.e.mu.Lock()
+		if l.online {
+			l.e.netCtx, l.e.netStop = context.WithCancel(ctx)
+		} else {
+			l.e.netStop()
+		}
+		l.e.mu.Unlock()
+	}
+	if s.UserID != "" && s.UserID != l.userID {
 		l.userID = s.UserID
+		l.fetchName(ctx, s.UserID)
 	}
 	if l.online {
 		l.e.box.Resume(l.userID)
@@ -215,7 +226,10 @@ func (l *loop) publishStatus(ctx context.Context) {
 		Since:       l.conn.Since,
 		LastSuccess: l.conn.LastSuccess,
 		NextRetry:   l.conn.NextRetry,
-		User:        l.self,
+		User:        l.name,
+	}
+	if st.User == "" {
+		st.User = l.self
 	}
 	if l.conn.Err != nil {
 		st.Warnings = append(st.Warnings, warningFor(l.conn))
@@ -253,4 +267,27 @@ func warningFor(s conn.Status) agent.Warning {
 		w.Code, w.Title, w.Severity = "permission", "Not permitted", agent.SeverityError
 	}
 	return w
+}
+
+// fetchName learns the user's display name for the status line; display
+// only, never stored.
+func (l *loop) fetchName(ctx context.Context, userID string) {
+	c := l.e.sess.get()
+	if c == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		name, err := c.UserName(ctx, userID)
+		if err != nil || name == "" {
+			return
+		}
+		l.e.do(ctx, func(l *loop) {
+			if l.userID == userID {
+				l.name = name
+				l.publishStatus(ctx)
+			}
+		})
+	}()
 }

@@ -61,7 +61,10 @@ func (l *loop) startSync(ctx context.Context) {
 	l.syncing = true
 	l.e.conn.ProbeNow(ctx) // the privilege is checked on each sync, too
 	store, done := l.e.o.Store, l.syncDone
+	nctx, cancel := l.e.withNet(ctx)
 	go func() {
+		defer cancel()
+		ctx := nctx
 		r := syncResult{}
 		ids, err := store.TrackedActivityIDs(ctx)
 		if err != nil {

@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/crm"
+	"crmsync/agent/crm/localcrm"
+	"crmsync/agent/maildir"
+)
+
+// memSecrets stands in for the keychain, which app/ tests for real.
+type memSecrets struct {
+	mu sync.Mutex
+	c  *agent.Credentials
+}
+
+func (m *memSecrets) Load(context.Context) (agent.Credentials, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c == nil {
+		return agent.Credentials{}, agent.ErrNoCredentials
+	}
+	return *m.c, nil
+}
+
+func (m *memSecrets) Save(_ context.Context, c agent.Credentials) error {
+	m.mu.Lock()
+	m.c = &c
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memSecrets) Delete(context.Context) error {
+	m.mu.Lock()
+	m.c = nil
+	m.mu.Unlock()
+	return nil
+}
+
+// memSettings stands in for the settings file, which app/ tests for real.
+type memSettings struct {
+	mu sync.Mutex
+	s  agent.Settings
+}
+
+func (m *memSettings) Load() (agent.Settings, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s, nil
+}
+func (m *memSettings) Save(s agent.Settings) error { m.mu.Lock(); m.s = s; m.mu.Unlock(); return nil }
+
+// harness is an engine against a local CRM on loopback, a real cache file
+// and a real Maildir. Every request that reaches the CRM is counted.
+type harness struct {
+	t        *testing.T
+	crm      *localcrm.Server
+	url      string
+	requests atomic.Int64
+	mdir     string
+	dbPath   string
+	secrets  *memSecrets
+	settings *memSettings
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SeedDemo(); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, crm: srv, secrets: &memSecrets{}, settings: &memSettings{s: agent.Settings{ConnectionEnabled: true}}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.requests.Add(1)
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	h.url = ts.URL
+	h.mdir = filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(h.mdir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.dbPath = filepath.Join(t.TempDir(), "cache.db")
+	return h
+}
+
+// running is one engine run.
+type running struct {
+	*Engine
+	store  *cache.Store
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (h *harness) start() *running {
+	h.t.Helper()
+	store, err := cache.Open(h.dbPath, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	src := maildir.New(maildir.Options{Root: h.mdir, Debounce: 10 * time.Millisecond})
+	e, err := New(Options{Store: store, Mail: src, Secrets: h.secrets, Settings: h.settings,
+		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) }})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Engine: e, store: store, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- e.Run(ctx) }()
+	h.t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		panic("engine did not stop within 10 s")
+	}
+	r.store.Close()
+}
+
+func (h *harness) deliver(key, from, subject, id string) {
+	h.t.Helper()
+	msg := fmt.Sprintf("From: %s\r\nTo: alice@demo.local\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n\r\nHello.\r\n",
+		from, subject, id, time.Now().Format(time.RFC1123Z))
+	tmp := filepath.Join(h.mdir, "tmp", key)
+	if err := os.WriteFile(tmp, []byte(msg), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.mdir, "new", key)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) signIn(e *running, user, pw string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.SignIn(ctx, agent.Credentials{CRMURL: h.url, Username: user, Secret: pw}); err != nil {
+		h.t.Fatalf("SignIn: %v", err)
+	}
+}
+
+// inCRM counts the activities carrying messageID, as bob sees them.
+func (h *harness) inCRM(messageID string) int {
+	h.t.Helper()
+	c, err := crm.New(crm.Config{URL: h.url})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.SignIn(ctx, "bob@demo.local", "demo-bob"); err != nil {
+		h.t.Fatal(err)
+	}
+	n := 0
+	infos, err := c.OwnedActivities(ctx, mustUserID(h, "alice@demo.local"), 100)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.MessageID == messageID {
+			n++
+		}
+	}
+	return n
+}
+
+func mustUserID(h *harness, email string) string {
+	id, err := h.crm.UserID(email)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return strings.ToLower(id)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStatusEvents asserts the exact sequence of states subscribers see
+// through sign-in, switch off, switch on and sign-out.
+func TestStatusEvents(t *testing.T) {
+	h := newHarness(t)
+	e := h.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := e.Subscribe(ctx)
+	var seen []string
+	next := func(want agent.State) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatal("subscription closed")
+				}
+				if ev.Status == nil {
+					continue
+				}
+				s := ev.Status.State.String()
+				if len(seen) > 0 && seen[len(seen)-1] == s {
+					continue // the same state with new details
+				}
+				seen = append(seen, s)
+				if ev.Status.State == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %v within 10 s; states so far %v", want, seen)
+			}
+		}
+	}
+	next(agent.StateNeedsSignIn)
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	next(agent.StateOnline)
+	waitFor(t, "the display name", func() bool { return e.Status().User == "Alice Martin" })
+	off, on := false, true
+	if _, err := e.UpdateSettings(ctx, agent.SettingsPatch{ConnectionEnabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	next(agent.StateOff)
+	if _, err := e.UpdateSettings(ctx, agent.SettingsPatch{ConnectionEnabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	next(agent.StateOnline)
+	if err := e.SignOut(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next(agent.StateNeedsSignIn)
+	want := "Starting NeedsSignIn Connecting Online Off Connecting Online NeedsSignIn"
+	if got := strings.Join(seen, " "); got != want && got != strings.TrimPrefix(want, "Starting ") {
+		t.Errorf("states %q, want %q", got, want)
+	}
+	if _, err := h.secrets.Load(ctx); err != agent.ErrNoCredentials {
+		t.Errorf("after sign-out the keychain holds a password (%v)", err)
+	}
+}
+
+// TestSwitchOffStopsAllTraffic: while the connection is off, no request
+// reaches the CRM, whatever arrives and whatever the user does; switched
+// on, the queued work is done exactly once.
+func TestSwitchOffStopsAllTraffic(t *testing.T) {
+	h := newHarness(t)
+	e := h.start()
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	waitFor(t, "online", func() bool { return e.Status().State == agent.StateOnline })
+	ctx := context.Background()
+	off, on := false, true
+	if _, err := e.UpdateSettings(ctx, agent.SettingsPatch{ConnectionEnabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "off", func() bool { return e.Status().State == agent.StateOff })
+	before := h.requests.Load()
+	h.deliver("1700000100.M1P1.t", "maria.campbell@contoso.example", "Contract draft", "off-1@contoso.example")
+	h.deliver("1700000101.M2P1.t", "someone@unknown.example", "Hello", "off-2@unknown.example")
+	waitFor(t, "the arrivals indexed", func() bool {
+		_, ok1 := e.o.Mail.Folder("1700000100.M1P1.t")
+		_, ok2 := e.o.Mail.Folder("1700000101.M2P1.t")
+		return ok1 && ok2
+	})
+	if err := e.Track(ctx, "1700000101.M2P1.t", nil); err != nil {
+		t.Fatalf("Track while off: %v", err)
+	}
+	if st := e.Status(); st.Pending != 1 {
+		t.Errorf("pending while off = %d, want the 1 queued track", st.Pending)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := h.requests.Load() - before; n != 0 {
+		t.Fatalf("%d requests reached the CRM while the connection was off", n)
+	}
+	if _, err := e.UpdateSettings(ctx, agent.SettingsPatch{ConnectionEnabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both messages tracked", func() bool {
+		return h.inCRM("<off-1@contoso.example>") == 1 && h.inCRM("<off-2@unknown.example>") == 1
+	})
+	waitFor(t, "the queue drained", func() bool { return e.Status().Pending == 0 })
+}
+
+// TestQueuedWorkSurvivesRestart: work queued while off is done after the
+// engine restarts on the same cache, once.
+func TestQueuedWorkSurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	e := h.start()
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	waitFor(t, "online", func() bool { return e.Status().State == agent.StateOnline })
+	ctx := context.Background()
+	off := false
+	if _, err := e.UpdateSettings(ctx, agent.SettingsPatch{ConnectionEnabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "off", func() bool { return e.Status().State == agent.StateOff })
+	h.deliver("1700000200.M1P1.t", "someone@unknown.example", "Keep me", "restart-1@unknown.example")
+	waitFor(t, "the arrival indexed", func() bool { _, ok := e.o.Mail.Folder("1700000200.M1P1.t"); return ok })
+	if err := e.Track(ctx, "1700000200.M1P1.t", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+
+	h.settings.s.ConnectionEnabled = true
+	e2 := h.start()
+	waitFor(t, "the queued track done after restart", func() bool { return h.inCRM("<restart-1@unknown.example>") == 1 })
+	waitFor(t, "the queue drained", func() bool { return e2.Status().Pending == 0 })
+	items, err := e2.RecentItems(ctx, 10)
+	if err != nil || len(items) != 1 || items[0].Track != agent.Tracked || !items[0].OwnedByMe || items[0].Subject != "Keep me" {
+		t.Fatalf("items after restart = %+v, %v", items, err)
+	}
+}
