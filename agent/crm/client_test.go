@@ -360,7 +360,7 @@ func TestCreateEmailPartiesRegardingAndIdempotence(t *testing.T) {
 	}
 	e := Email{
 		MessageID: "<CAF-1@mail.example.com>", Subject: "Re: quote for 20 seats",
-		Body: "Hello,\nplease find the numbers below.", SentOn: time.Now().Add(-time.Hour),
+		Body: "Hello,\nplease find the numbers below.",
 		From: parties[0], To: []Party{parties[1]}, Cc: []Party{parties[2]},
 		Regarding: &agent.RecordRef{Entity: "contact", ID: contact.id},
 	}
@@ -581,5 +581,28 @@ func TestPagingAcrossPages(t *testing.T) {
 	infos, err := c.Activities(ctx, query, 7)
 	if err != nil || len(infos) != 25 {
 		t.Fatalf("Activities = %d rows, %v; want the 25 that exist", len(infos), err)
+	}
+}
+
+// TestCreateEmailClientIDIsIdempotent: a create retried after its answer
+// was lost finds the record its first attempt made, by the activity ID
+// derived from the durable idempotency key.
+func TestCreateEmailClientIDIsIdempotent(t *testing.T) {
+	f := newFixture(t, localcrm.Options{})
+	c := f.alice()
+	ctx := ctxT(t)
+	const id = "7d3e9a6b-2c55-4f0e-8c1d-0b8e2a4451c9"
+	first, created, err := c.CreateEmail(ctx, Email{ID: id, MessageID: "<idem-1@test.example>", Subject: "first"})
+	if err != nil || !created || string(first.ID) != id {
+		t.Fatalf("first create = %+v %v %v", first, created, err)
+	}
+	// The same action again, as if the Message-ID lookup had raced: the
+	// POST gets 412 and the client returns the record it made before.
+	again, created, err := c.CreateEmail(ctx, Email{ID: id, MessageID: "<idem-2@test.example>", Subject: "retry"})
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("retried create = %+v %v %v; want the first record", again, created, err)
+	}
+	if _, _, err := c.CreateEmail(ctx, Email{ID: "not-a-guid", MessageID: "<idem-3@test.example>"}); KindOf(err) != KindBadRequest {
+		t.Errorf("bad client ID: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"crmsync/agent"
 )
@@ -39,11 +38,14 @@ func (p Party) Resolved() bool { return p.Entity != "" && p.ID != "" }
 
 // Email is a message to be tracked as an email activity.
 type Email struct {
-	MessageID    string // RFC Message-ID without angle brackets; the dedup key; required
+	// ID is an optional activity GUID chosen by the caller: derived from a
+	// durable idempotency key, it makes a create retried after a lost answer
+	// a 412 on the same record instead of a second record.
+	ID           string
+	MessageID    string // RFC Message-ID, in angle brackets as mail carries it; the dedup key; required
 	Subject      string
 	Body         string // plain text; sent only because the message is being tracked
 	Outgoing     bool   // true for mail the user sent
-	SentOn       time.Time
 	From         Party
 	To, Cc       []Party
 	Regarding    *agent.RecordRef // optional
@@ -131,6 +133,18 @@ func (c *HTTPClient) CreateEmail(ctx context.Context, e Email) (info ActivityInf
 		return ActivityInfo{}, false, &Error{Op: op, Kind: KindBadRequest, Message: err.Error()}
 	}
 	resp, err := c.do(ctx, request{op: op, method: "POST", path: "emails", body: body})
+	if KindOf(err) == KindConflict {
+		// Our own earlier attempt got through (its answer was lost), or
+		// another client tracked the message meanwhile: return that record.
+		if IsGUID(e.ID) {
+			if info, aerr := c.Activity(ctx, ActivityID(strings.ToLower(e.ID))); aerr == nil {
+				return info, false, nil
+			}
+		}
+		if existing, ok, ferr := c.FindEmail(ctx, e.MessageID); ferr == nil && ok {
+			return existing, false, nil
+		}
+	}
 	if err != nil {
 		return ActivityInfo{}, false, err
 	}
@@ -171,11 +185,17 @@ func emailBody(e Email) (map[string]any, error) {
 	if len(e.MessageID) > messageIDMax {
 		return nil, fmt.Errorf("the Message-ID is longer than %d characters", messageIDMax)
 	}
+	if e.ID != "" && !IsGUID(e.ID) {
+		return nil, fmt.Errorf("the activity ID %q is not a GUID", clip(e.ID, 64))
+	}
 	body := map[string]any{
 		"subject":       clip(e.Subject, subjectMax-3),
 		"description":   e.Body,
 		"messageid":     e.MessageID,
 		"directioncode": e.Outgoing,
+	}
+	if e.ID != "" {
+		body["activityid"] = strings.ToLower(e.ID)
 	}
 	if e.InReplyTo != "" && len(e.InReplyTo) <= messageIDMax {
 		body["inreplyto"] = e.InReplyTo

@@ -16,7 +16,9 @@ import (
 	"crmsync/agent/maildir"
 )
 
-// do runs fn on the loop's goroutine and waits for it.
+// do runs fn on the loop's goroutine and waits for it. Once the loop has
+// taken fn it runs it at once, so the wait after that is not cut short by
+// ctx: callers may read what fn wrote.
 func (e *Engine) do(ctx context.Context, fn func(*loop)) error {
 	done := make(chan struct{})
 	select {
@@ -24,12 +26,8 @@ func (e *Engine) do(ctx context.Context, fn func(*loop)) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	<-done
+	return nil
 }
 
 // loadCredentials starts the session with the keychain's saved password.
@@ -231,7 +229,7 @@ func (e *Engine) Track(ctx context.Context, k agent.MessageKey, regarding *agent
 		}
 		return e.SetRegarding(ctx, k, *regarding)
 	}
-	if _, err := e.o.Store.Decide(ctx, m, actionTrack(k, regarding)); err != nil {
+	if err := e.write(ctx, func() error { _, err := e.o.Store.Decide(ctx, m, actionTrack(k, regarding)); return err }); err != nil {
 		return err
 	}
 	e.afterUserAction(k, "track queued")
@@ -258,7 +256,10 @@ func (e *Engine) Untrack(ctx context.Context, k agent.MessageKey) (agent.Untrack
 	default:
 		res.Reason = "The CRM copy stays because " + e.ownerName(ctx, m.ActivityID) + " owns it; only the link on this computer is removed."
 	}
-	if _, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionUntrack}); err != nil {
+	if err := e.write(ctx, func() error {
+		_, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionUntrack})
+		return err
+	}); err != nil {
 		return agent.UntrackResult{}, err
 	}
 	e.afterUserAction(k, res.Reason)
@@ -291,15 +292,29 @@ func (e *Engine) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.R
 	if err != nil {
 		return err
 	}
-	if m.ActivityID == "" {
-		if _, err := e.o.Store.Decide(ctx, m, actionTrack(k, &r)); err != nil {
+	err = e.write(ctx, func() error {
+		if m.ActivityID == "" {
+			_, err := e.o.Store.Decide(ctx, m, actionTrack(k, &r))
 			return err
 		}
-	} else if _, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: &r}); err != nil {
+		_, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: &r})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	e.afterUserAction(k, "set regarding queued")
 	return nil
+}
+
+// write runs a cache write of a user action on the loop's goroutine, so it
+// is ordered with the pipeline's own decisions.
+func (e *Engine) write(ctx context.Context, fn func() error) error {
+	var err error
+	if derr := e.do(ctx, func(*loop) { err = fn() }); derr != nil {
+		return derr
+	}
+	return err
 }
 
 // afterUserAction wakes the outbox and shows the queued state at once.

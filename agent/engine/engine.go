@@ -77,6 +77,7 @@ type Engine struct {
 	status   agent.Status                // snapshot for Status(); written by the loop
 	settings agent.Settings              // snapshot for Settings(); written by the loop
 	texts    map[agent.MessageKey]string // last outcome text per message; display only
+	known    map[string]crm.ActivityInfo // after a cache rebuild: the user's activities by Message-ID hash
 	subs     map[chan agent.Event]struct{}
 	seq      uint64
 	started  bool

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
 	"crmsync/agent/maildir"
+	"crmsync/agent/sched"
 )
 
 // memSecrets stands in for the keychain, which app/ tests for real.
@@ -101,6 +103,15 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
+// testWriter sends log lines to the test's log, shown when it fails.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 // running is one engine run.
 type running struct {
 	*Engine
@@ -109,14 +120,18 @@ type running struct {
 	done   chan error
 }
 
-func (h *harness) start() *running {
+func (h *harness) start() *running { return h.startWith(nil) }
+
+// startWith starts an engine on clock (nil: the real one).
+func (h *harness) startWith(clock sched.Clock) *running {
 	h.t.Helper()
 	store, err := cache.Open(h.dbPath, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	src := maildir.New(maildir.Options{Root: h.mdir, Debounce: 10 * time.Millisecond})
-	e, err := New(Options{Store: store, Mail: src, Secrets: h.secrets, Settings: h.settings,
+	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e, err := New(Options{Store: store, Mail: src, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log,
 		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) }})
 	if err != nil {
 		h.t.Fatal(err)
@@ -335,5 +350,117 @@ func TestQueuedWorkSurvivesRestart(t *testing.T) {
 	items, err := e2.RecentItems(ctx, 10)
 	if err != nil || len(items) != 1 || items[0].Track != agent.Tracked || !items[0].OwnedByMe || items[0].Subject != "Keep me" {
 		t.Fatalf("items after restart = %+v, %v", items, err)
+	}
+}
+
+// TestCorruptCacheRelearnedFromCRM: a cache destroyed between runs is
+// moved aside, and the tracked messages are relearned from the CRM by ID,
+// without tracking anything twice.
+func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
+	h := newHarness(t)
+	h.settings.s.AutoTrack = agent.TrackAll
+	e := h.start()
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	h.deliver("1700000300.M1P1.t", "someone@unknown.example", "Tracked before the crash", "relearn-1@unknown.example")
+	waitFor(t, "tracked", func() bool { return h.inCRM("<relearn-1@unknown.example>") == 1 })
+	waitFor(t, "the queue drained", func() bool { return e.Status().Pending == 0 })
+	e.stop()
+
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(i*7 + 3)
+	}
+	if err := os.WriteFile(h.dbPath, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(h.dbPath + "-wal")
+	// With automatic tracking off, only relearning can mark it tracked.
+	h.settings.s.AutoTrack = agent.TrackNone
+	e2 := h.start()
+	if !e2.store.Rebuilt() {
+		t.Fatal("the garbage cache was not rebuilt")
+	}
+	h.signIn(e2, "alice@demo.local", "demo-alice")
+	waitFor(t, "the message relearned as tracked", func() bool {
+		items, err := e2.RecentItems(context.Background(), 10)
+		return err == nil && len(items) == 1 && items[0].Track == agent.Tracked && items[0].ActivityID != "" && items[0].OwnedByMe
+	})
+	if n := h.inCRM("<relearn-1@unknown.example>"); n != 1 {
+		t.Errorf("%d activities for the message after the rebuild, want 1", n)
+	}
+	aside, _ := filepath.Glob(h.dbPath + ".corrupt-*")
+	if len(aside) == 0 {
+		t.Error("the corrupt cache was not kept aside")
+	}
+}
+
+// TestReconcileLearnsChangesMadeInCRM: the periodic sync (12 minutes at
+// most) unlinks activities deleted in the CRM and applies regarding links
+// changed there, by ID.
+func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
+	h := newHarness(t)
+	h.settings.s.AutoTrack = agent.TrackAll
+	// The fake clock runs an hour ahead so that work queued at the real
+	// time is due; only the sync timer needs it to move.
+	clock := sched.NewFake(time.Now().Add(time.Hour))
+	e := h.startWith(clock)
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	h.deliver("1700000400.M1P1.t", "someone@unknown.example", "Deleted in the CRM", "sync-1@unknown.example")
+	h.deliver("1700000401.M1P1.t", "someone@unknown.example", "Relinked in the CRM", "sync-2@unknown.example")
+	ctx := context.Background()
+	byKey := func() map[agent.MessageKey]agent.Item {
+		items, err := e.RecentItems(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[agent.MessageKey]agent.Item{}
+		for _, it := range items {
+			m[it.Key] = it
+		}
+		return m
+	}
+	waitFor(t, "both tracked", func() bool {
+		m := byKey()
+		return m["1700000400.M1P1.t"].ActivityID != "" && m["1700000401.M1P1.t"].ActivityID != ""
+	})
+	items := byKey()
+	alice, err := crm.New(crm.Config{URL: h.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SignIn(ctx, "alice@demo.local", "demo-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.DeleteActivity(ctx, crm.ActivityID(items["1700000400.M1P1.t"].ActivityID)); err != nil {
+		t.Fatal(err)
+	}
+	account := &agent.RecordRef{Entity: "account", ID: strings.ToLower(localcrm.DemoID("account", "Contoso Ltd"))}
+	if err := alice.SetRegarding(ctx, crm.ActivityID(items["1700000401.M1P1.t"].ActivityID), account); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(13 * time.Minute)
+	waitFor(t, "the sync to learn both changes", func() bool {
+		m := byKey()
+		gone, relinked := m["1700000400.M1P1.t"], m["1700000401.M1P1.t"]
+		return gone.ActivityID == "" && gone.Track == agent.Untracked &&
+			relinked.Regarding != nil && relinked.Regarding.ID == account.ID
+	})
+}
+
+func TestSyncInterval(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		arrivals int
+		lastBusy time.Time
+		want     time.Duration
+	}{
+		{20, now, 2 * time.Minute},
+		{3, now.Add(-time.Minute), 5 * time.Minute},
+		{0, now.Add(-time.Hour), 12 * time.Minute},
+		{0, time.Time{}, 12 * time.Minute},
+	} {
+		if got := syncInterval(tt.arrivals, tt.lastBusy, now); got != tt.want {
+			t.Errorf("syncInterval(%d, %v ago) = %v, want %v", tt.arrivals, now.Sub(tt.lastBusy), got, tt.want)
+		}
 	}
 }

@@ -34,6 +34,7 @@ type result struct {
 	hash     []byte
 	received time.Time
 	decision track.Decision
+	known    *crm.ActivityInfo // the CRM already holds this message as the user's activity
 	err      error
 }
 
@@ -44,7 +45,22 @@ func (r result) message() cache.Message {
 	if r.err != nil {
 		m.Reason = int(track.ReasonUnreadable)
 	}
+	if r.known != nil {
+		m.State, m.ActivityID, m.OwnedByMe, m.Regarding = agent.Tracked, string(r.known.ID), true, r.known.Regarding
+	}
 	return m
+}
+
+// knownActivity looks a Message-ID hash up among the activities learned
+// from the CRM after a cache rebuild.
+func (e *Engine) knownActivity(hash []byte) (crm.ActivityInfo, bool) {
+	if hash == nil {
+		return crm.ActivityInfo{}, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	info, ok := e.known[string(hash)]
+	return info, ok
 }
 
 func actionTrack(k agent.MessageKey, regarding *agent.RecordRef) cache.Action {
@@ -87,6 +103,11 @@ func (e *Engine) decide(ctx context.Context, j job) result {
 	r.env = env
 	r.hash = e.o.Store.HashMessageID(env.MessageID)
 	r.received = receivedAt(env, j.key, e.clock.Now())
+	if info, ok := e.knownActivity(r.hash); ok {
+		r.known = &info
+		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
+		return r
+	}
 	e.mu.Lock()
 	settings := e.settings
 	self := e.self

@@ -36,6 +36,7 @@ type loop struct {
 	syncDone  chan syncResult
 	scanTick  <-chan time.Time
 	lastScan  [2]int
+	relearned bool // the IDs of a rebuilt cache were asked of the CRM
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -115,6 +116,17 @@ func (l *loop) onResult(ctx context.Context, r result) {
 			return
 		}
 	}
+	// The user may have acted on the message while it was being decided;
+	// their choice stands.
+	if _, exists, err := l.e.o.Store.Message(ctx, r.key); err == nil && exists {
+		return
+	}
+	// Relearning after a cache rebuild may have finished while this
+	// message was being decided.
+	if info, ok := l.e.knownActivity(r.hash); ok && r.known == nil && r.err == nil {
+		r.known = &info
+		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
+	}
 	m := r.message()
 	if r.decision.Action == track.Skip || r.err != nil {
 		if err := l.e.o.Store.PutMessage(ctx, m); err != nil {
@@ -158,6 +170,10 @@ func (l *loop) onConn(ctx context.Context, s conn.Status) {
 		l.e.box.Resume(l.userID)
 		if !wasOnline {
 			l.redecide()
+			if l.e.o.Store.Rebuilt() && !l.relearned {
+				l.relearned = true
+				l.relearn(ctx)
+			}
 		}
 	} else {
 		l.e.box.Pause()

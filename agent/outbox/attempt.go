@@ -71,11 +71,11 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 		return m, "", err
 	}
 	e := crm.Email{
+		ID:        idemGUID(a.IdemKey),
 		MessageID: BracketID(env.MessageID),
 		Subject:   env.Subject,
 		Body:      body,
 		Outgoing:  w.o.Outgoing(m.Folder),
-		SentOn:    env.Date,
 		From:      parties[0],
 		To:        parties[1 : 1+len(env.To)],
 		Cc:        parties[1+len(env.To):],
@@ -161,4 +161,17 @@ func BracketID(id string) string {
 		return id
 	}
 	return "<" + id + ">"
+}
+
+// idemGUID writes the action's 128-bit idempotency key as the activity
+// GUID, so every retry of one action names the same CRM record.
+func idemGUID(key string) string {
+	if len(key) != 32 {
+		return ""
+	}
+	g := strings.ToLower(key[:8] + "-" + key[8:12] + "-" + key[12:16] + "-" + key[16:20] + "-" + key[20:])
+	if !crm.IsGUID(g) {
+		return ""
+	}
+	return g
 }
