@@ -19,7 +19,7 @@ tmphome=$(mktemp -d)
 log=$(mktemp)
 trap 'rm -rf "$tmphome" "$log"' EXIT
 export HOME=$tmphome XDG_CONFIG_HOME=$tmphome/.config XDG_DATA_HOME=$tmphome/.local/share \
-  XDG_CACHE_HOME=$tmphome/.cache XDG_RUNTIME_DIR=$tmphome/run LANG=C.UTF-8
+  XDG_CACHE_HOME=$tmphome/.cache XDG_RUNTIME_DIR=$tmphome/run LANG=en_US.UTF-8
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 echo "== go test"

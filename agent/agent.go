@@ -16,6 +16,10 @@ var ErrNoCredentials = errors.New("no saved credentials")
 // ErrNotAvailable is returned by operations that this build cannot perform yet.
 var ErrNotAvailable = errors.New("not available yet")
 
+// ErrNotPermitted means the user's CRM role lacks prvSyncToOutlook; the
+// agent then sends nothing.
+var ErrNotPermitted = errors.New("your CRM security role does not include the Sync to Outlook privilege (prvSyncToOutlook); ask your CRM administrator to grant it")
+
 // ErrKeychainUnavailable means there is no usable system keychain (no
 // session bus, no Secret Service, or a locked one that cannot prompt). The
 // user may sign in without saving instead; there is never a file fallback.
@@ -166,6 +170,7 @@ type Settings struct {
 	ConnectionEnabled bool // the "connection off" switch
 	CRMURL            string
 	MaildirPath       string
+	Folders           []string // Maildir++ folders watched besides the inbox, e.g. ".Sent"
 	AutoTrack         AutoTrackScope
 	ExcludedAddresses []string
 	InternalDomains   []string
@@ -175,6 +180,7 @@ type Settings struct {
 type SettingsPatch struct {
 	ConnectionEnabled *bool
 	MaildirPath       *string
+	Folders           *[]string
 	AutoTrack         *AutoTrackScope
 	ExcludedAddresses *[]string
 	InternalDomains   *[]string
@@ -245,12 +251,35 @@ type SettingsEditor interface {
 	UpdateSettings(ctx context.Context, p SettingsPatch) (Settings, error)
 }
 
+// FieldSize is one field that left the device, and its size in bytes.
+type FieldSize struct {
+	Name  string
+	Bytes int
+}
+
+// Disclosure records what one exchange with the CRM carried about a
+// message: the answer to "what was sent?". Held in memory only.
+type Disclosure struct {
+	Key      MessageKey
+	At       time.Time
+	Purpose  string // "tracking decision" or "tracked message"
+	Fields   []FieldSize
+	BodySent bool // the message body was uploaded (only ever for a tracked message)
+}
+
+// Transparency is what the "What was sent" view uses.
+type Transparency interface {
+	// Disclosures returns the most recent exchanges, newest first.
+	Disclosures(limit int) []Disclosure
+}
+
 // Backend is everything the UI may ask of the engine.
 type Backend interface {
 	StatusSource
 	Account
 	Tracker
 	SettingsEditor
+	Transparency
 }
 
 // Secrets keeps credentials in the OS keychain. Load returns

@@ -7,8 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +16,8 @@ import (
 	"crmsync/agent/crm/localcrm"
 )
 
-// demoCRM serves a seeded local CRM on loopback.
-func demoCRM(t *testing.T) (*localcrm.Server, string) {
+// seededCRM serves a seeded local CRM on loopback.
+func seededCRM(t *testing.T) (*localcrm.Server, string) {
 	t.Helper()
 	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000})
 	if err != nil {
@@ -118,7 +118,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestAgentEndToEnd(t *testing.T) {
-	crmSrv, crmURL := demoCRM(t)
+	crmSrv, crmURL := seededCRM(t)
 	mdir, data := newMaildir(t), shortDir(t)
 	a := startAgent(t, crmURL, "alice@demo.local", "demo-alice", mdir, data)
 	waitFor(t, "the agent to sign in", func() bool {
@@ -253,7 +253,7 @@ func assertAbsent(t *testing.T, dir string, needles ...string) {
 }
 
 func TestAgentRefusesClearly(t *testing.T) {
-	_, crmURL := demoCRM(t)
+	_, crmURL := seededCRM(t)
 	mdir := newMaildir(t)
 	cases := []struct {
 		user, password, want string

@@ -132,9 +132,6 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		return err
 	}
 	settings.MaildirPath = f.maildir
-	if err := cfg.Save(settings); err != nil {
-		return err
-	}
 	var folders []string
 	if f.sent != "" {
 		if maildir.Check(filepath.Join(f.maildir, f.sent)) == nil {
@@ -143,10 +140,13 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 			log.Info("no sent-mail folder; only incoming mail is watched", "folder", f.sent)
 		}
 	}
-	src := maildir.New(maildir.Options{Root: f.maildir, Folders: folders, Logger: log})
+	settings.Folders = folders
+	if err := cfg.Save(settings); err != nil {
+		return err
+	}
 	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
 	eng, err := engine.New(engine.Options{
-		Store: store, Mail: src, Secrets: secrets, Settings: cfg, Logger: log, SentFolders: folders,
+		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
 		NewClient: func(u string) (*crm.HTTPClient, error) {
 			return crm.New(crm.Config{URL: u, TokenURL: f.tokenURL, ClientID: f.clientID, Scope: strings.Fields(f.scope),
 				CABundle: f.caBundle, Logger: log})
@@ -238,4 +238,14 @@ func trimPrefix(err error) string {
 		return s[i+2:]
 	}
 	return s
+}
+
+// sentFolders are the Maildir++ folder names mail clients use for sent mail.
+var sentFolders = []string{".Sent", ".Sent Items", ".Sent Messages", ".INBOX.Sent"}
+
+// newMail opens Maildir sources for the engine.
+func newMail(log *slog.Logger) func(root string, folders []string) engine.Mail {
+	return func(root string, folders []string) engine.Mail {
+		return maildir.New(maildir.Options{Root: root, Folders: folders, Logger: log})
+	}
 }

@@ -14,10 +14,9 @@ import (
 
 // Exit codes of the crmsync command.
 const (
-	ExitOK       = 0
-	ExitFailure  = 1 // the command ran and failed
-	ExitUsage    = 2 // bad command line, or a command this build cannot do yet
-	exitNotReady = ExitUsage
+	ExitOK      = 0
+	ExitFailure = 1 // the command ran and failed
+	ExitUsage   = 2 // bad command line, or a command this build cannot do yet
 )
 
 // Stdio is the process's standard streams, passed in so tests can run
@@ -39,20 +38,23 @@ Usage:
   crmsync status | items | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID
                                   talk to the running agent
 
+Options of the tray app: --data DIR (where its data lives), -v (verbose).
 Run "crmsync COMMAND -h" for a command's options.
 `
 
 // Main runs the crmsync command line and returns the process exit code.
 func Main(ctx context.Context, args []string, io Stdio) int {
-	if len(args) == 0 {
-		return notReady(io, "the tray app")
+	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "--demo" && args[0] != "-demo" && args[0] != "-h" && args[0] != "--help") {
+		if len(args) == 0 || args[0] == "--data" || args[0] == "-data" || args[0] == "-v" {
+			return runGUI(ctx, false, args, io)
+		}
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Fprint(io.Out, usage)
 		return ExitOK
 	case "--demo", "-demo":
-		return runDemo(ctx, args[1:], io)
+		return runGUI(ctx, true, args[1:], io)
 	case "localcrm":
 		return runLocalCRM(ctx, args[1:], io)
 	case "agent":
@@ -66,14 +68,6 @@ func Main(ctx context.Context, args []string, io Stdio) int {
 		fmt.Fprintf(io.Err, "crmsync: unknown command %q\n\n%s", args[0], usage)
 	}
 	return ExitUsage
-}
-
-// notReady answers for a part of the product this build does not have yet;
-// it never pretends to succeed.
-func notReady(io Stdio, what string) int {
-	fmt.Fprintf(io.Err, "crmsync: %s is not available yet in this build.\n"+
-		"Available now: crmsync localcrm serve, crmsync --demo (local CRM with demo data).\n", what)
-	return exitNotReady
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

@@ -51,7 +51,6 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{[]string{"help"}, ExitOK, "", "crmsync localcrm serve"},
 		{[]string{"--help"}, ExitOK, "", "Usage:"},
-		{nil, ExitUsage, "the tray app is not available yet", ""},
 		{[]string{"agent", "--crm", "http://127.0.0.1:1"}, ExitUsage, "missing --user EMAIL, --maildir DIR", ""},
 		{[]string{"agent", "--crm", "http://crm.example.com", "--user", "a@b.example", "--maildir", "."}, ExitUsage, "https is required", ""},
 		{[]string{"agent", "--crm", "https://crm.example.com", "--user", "a@b.example", "--maildir", "/nonexistent/mail"}, ExitUsage, "missing cur/, new/, tmp/", ""},

@@ -23,6 +23,7 @@ type configFile struct {
 	CRMURL            string   `json:"crm_url,omitempty"`
 	Username          string   `json:"username,omitempty"`
 	MaildirPath       string   `json:"maildir,omitempty"`
+	Folders           []string `json:"folders,omitempty"`
 	AutoTrack         int      `json:"auto_track"`
 	ExcludedAddresses []string `json:"excluded_addresses,omitempty"`
 	InternalDomains   []string `json:"internal_domains,omitempty"`
@@ -58,7 +59,7 @@ func (c *Config) Load() (agent.Settings, error) {
 	c.username = f.Username
 	c.mu.Unlock()
 	return agent.Settings{
-		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, MaildirPath: f.MaildirPath,
+		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, MaildirPath: f.MaildirPath, Folders: f.Folders,
 		AutoTrack: agent.AutoTrackScope(f.AutoTrack), ExcludedAddresses: f.ExcludedAddresses, InternalDomains: f.InternalDomains,
 	}, nil
 }
@@ -93,7 +94,7 @@ func (c *Config) Save(s agent.Settings) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f := configFile{Version: configVersion, ConnectionEnabled: s.ConnectionEnabled, CRMURL: s.CRMURL,
-		Username: c.username, MaildirPath: s.MaildirPath, AutoTrack: int(s.AutoTrack),
+		Username: c.username, MaildirPath: s.MaildirPath, Folders: s.Folders, AutoTrack: int(s.AutoTrack),
 		ExcludedAddresses: s.ExcludedAddresses, InternalDomains: s.InternalDomains}
 	return writeJSON(c.path, f)
 }

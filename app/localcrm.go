@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"crmsync/agent/crm/localcrm"
 )
@@ -44,41 +43,6 @@ func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 		},
 	})
 	return exitFor(io, "localcrm serve", err)
-}
-
-// runDemo implements "crmsync --demo": the local CRM with the demo seed, in
-// the user's data directory, on a free loopback port.
-func runDemo(ctx context.Context, args []string, io Stdio) int {
-	fs := newFlagSet("--demo", io)
-	data := fs.String("data", "", "directory for the demo's data (default: the user data directory)")
-	listen := fs.String("listen", "127.0.0.1:0", "loopback address for the demo CRM")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	dir := *data
-	if dir == "" {
-		base, err := dataDir()
-		if err != nil {
-			fmt.Fprintf(io.Err, "crmsync --demo: %v\n", err)
-			return ExitFailure
-		}
-		dir = filepath.Join(base, "demo")
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "crm"), 0o700); err != nil {
-		fmt.Fprintf(io.Err, "crmsync --demo: cannot create %s: %v\n", dir, err)
-		return ExitFailure
-	}
-	err := localcrm.Serve(ctx, localcrm.ServeOptions{
-		Listen: *listen, DataDir: filepath.Join(dir, "crm"), Seed: "demo",
-		Logger: newLogger(io.Err, false),
-		Ready: func(url string) {
-			fmt.Fprintf(io.Out, "Demo CRM running at %s with demo data.\n"+
-				"  Sign in as alice@demo.local / demo-alice or bob@demo.local / demo-bob (may sync),\n"+
-				"  or carol@demo.local / demo-carol (role without the sync privilege).\n"+
-				"The tray app is not available yet in this build; press Ctrl-C to stop the demo CRM.\n", url)
-		},
-	})
-	return exitFor(io, "--demo", err)
 }
 
 // exitFor reports err and maps it to an exit code; a cancelled context is

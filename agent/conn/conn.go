@@ -40,7 +40,7 @@ type Status struct {
 type Observer interface{ ConnStatus(s Status) }
 
 // ErrNotPermitted means the user's role lacks prvSyncToOutlook.
-var ErrNotPermitted = errors.New("your CRM security role does not include the Sync to Outlook privilege (prvSyncToOutlook); ask your CRM administrator to grant it")
+var ErrNotPermitted = agent.ErrNotPermitted
 
 // Options configure a Supervisor.
 type Options struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"crmsync/agent/conn"
 	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
+	"crmsync/agent/track"
 )
 
 // do runs fn on the loop's goroutine and waits for it. Once the loop has
@@ -189,7 +191,7 @@ func (e *Engine) RecentItems(ctx context.Context, limit int) ([]agent.Item, erro
 	}
 	items := make([]agent.Item, 0, len(msgs))
 	for _, m := range msgs {
-		env, err := e.o.Mail.Envelope(m.Key)
+		env, err := e.mail.Envelope(m.Key)
 		if err != nil && !errors.Is(err, maildir.ErrGone) {
 			continue
 		}
@@ -205,11 +207,11 @@ func (e *Engine) message(ctx context.Context, k agent.MessageKey) (cache.Message
 	if err != nil || ok {
 		return m, err
 	}
-	folder, ok := e.o.Mail.Folder(k)
+	folder, ok := e.mail.Folder(k)
 	if !ok {
 		return m, notFound{k}
 	}
-	env, err := e.o.Mail.Envelope(k)
+	env, err := e.mail.Envelope(k)
 	if err != nil {
 		return m, notFound{k}
 	}
@@ -229,6 +231,7 @@ func (e *Engine) Track(ctx context.Context, k agent.MessageKey, regarding *agent
 		}
 		return e.SetRegarding(ctx, k, *regarding)
 	}
+	m.Reason = int(track.ReasonTrackedByUser)
 	if err := e.write(ctx, func() error { _, err := e.o.Store.Decide(ctx, m, actionTrack(k, regarding)); return err }); err != nil {
 		return err
 	}
@@ -294,6 +297,7 @@ func (e *Engine) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.R
 	}
 	err = e.write(ctx, func() error {
 		if m.ActivityID == "" {
+			m.Reason = int(track.ReasonTrackedByUser)
 			_, err := e.o.Store.Decide(ctx, m, actionTrack(k, &r))
 			return err
 		}
@@ -324,7 +328,7 @@ func (e *Engine) afterUserAction(k agent.MessageKey, text string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if m, ok, err := e.o.Store.Message(ctx, k); err == nil && ok {
-		env, _ := e.o.Mail.Envelope(k)
+		env, _ := e.mail.Envelope(k)
 		e.publishItem(itemOf(m, env, text))
 	}
 	if n, err := e.o.Store.Pending(ctx); err == nil {
@@ -356,9 +360,21 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 	if p.AutoTrack != nil && (*p.AutoTrack < agent.TrackFromCRMRecords || *p.AutoTrack > agent.TrackNone) {
 		return e.Settings(), fmt.Errorf("unknown automatic tracking choice %d", *p.AutoTrack)
 	}
+	root := e.Settings().MaildirPath
 	if p.MaildirPath != nil {
-		if err := maildir.Check(*p.MaildirPath); err != nil {
+		root = *p.MaildirPath
+		if err := maildir.Check(root); err != nil {
 			return e.Settings(), err
+		}
+	}
+	if p.Folders != nil {
+		for _, f := range *p.Folders {
+			if !strings.HasPrefix(f, ".") || strings.ContainsAny(f, "/\\\x00") || f == "." || f == ".." {
+				return e.Settings(), fmt.Errorf("%q is not a Maildir++ folder name; they start with a dot, like .Sent", f)
+			}
+			if err := maildir.Check(filepath.Join(root, f)); err != nil {
+				return e.Settings(), fmt.Errorf("folder %s: %w", f, err)
+			}
 		}
 	}
 	var out agent.Settings
@@ -372,8 +388,12 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 				l.e.box.Pause()
 			}
 		}
-		if p.MaildirPath != nil {
-			s.MaildirPath = *p.MaildirPath
+		remail := false
+		if p.MaildirPath != nil && *p.MaildirPath != s.MaildirPath {
+			s.MaildirPath, remail = *p.MaildirPath, true
+		}
+		if p.Folders != nil {
+			s.Folders, remail = append([]string(nil), (*p.Folders)...), true
 		}
 		if p.AutoTrack != nil {
 			s.AutoTrack = *p.AutoTrack
@@ -387,6 +407,10 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		l.settings = s
 		saveErr = l.saveSettings()
 		out = s
+		if remail {
+			l.startMail(l.ctx)
+			l.publishStatus(l.ctx)
+		}
 	})
 	if err != nil {
 		return e.Settings(), err

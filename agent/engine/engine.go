@@ -34,8 +34,11 @@ type Mail interface {
 
 // Options are the engine's injected parts.
 type Options struct {
-	Store    *cache.Store
-	Mail     Mail
+	Store *cache.Store
+	// NewMail opens the Maildir at root, watching folders (Maildir++ names
+	// such as ".Sent") besides the inbox. The engine calls it for the mail
+	// folder in the settings, and again when the user changes it.
+	NewMail  func(root string, folders []string) Mail
 	Secrets  agent.Secrets
 	Settings agent.SettingsStore
 	// NewClient builds a CRM client for an address; it refuses http:// for
@@ -60,6 +63,7 @@ type Engine struct {
 	log   *slog.Logger
 	clock sched.Clock
 	sess  *session
+	mail  *mailbox
 	conn  *conn.Supervisor
 	box   *outbox.Worker
 
@@ -78,6 +82,7 @@ type Engine struct {
 	settings agent.Settings              // snapshot for Settings(); written by the loop
 	texts    map[agent.MessageKey]string // last outcome text per message; display only
 	known    map[string]crm.ActivityInfo // after a cache rebuild: the user's activities by Message-ID hash
+	sent     []agent.Disclosure          // ring of recent disclosures, oldest first; memory only
 	subs     map[chan agent.Event]struct{}
 	seq      uint64
 	started  bool
@@ -87,8 +92,8 @@ var _ agent.Backend = (*Engine)(nil)
 
 // New builds an engine; Run starts it.
 func New(o Options) (*Engine, error) {
-	if o.Store == nil || o.Mail == nil || o.Secrets == nil || o.Settings == nil || o.NewClient == nil {
-		return nil, errors.New("engine: Store, Mail, Secrets, Settings and NewClient are required")
+	if o.Store == nil || o.NewMail == nil || o.Secrets == nil || o.Settings == nil || o.NewClient == nil {
+		return nil, errors.New("engine: Store, NewMail, Secrets, Settings and NewClient are required")
 	}
 	if o.Clock == nil {
 		o.Clock = sched.Real{}
@@ -103,7 +108,7 @@ func New(o Options) (*Engine, error) {
 		o.Deciders = 2
 	}
 	e := &Engine{
-		o: o, log: o.Logger, clock: o.Clock, sess: &session{},
+		o: o, log: o.Logger, clock: o.Clock, sess: &session{}, mail: &mailbox{},
 		cmds:    make(chan func(*loop)),
 		connC:   make(chan conn.Status, 64),
 		outC:    make(chan outbox.Outcome, 64),
@@ -122,7 +127,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.conn = conn.New(conn.Options{Session: e.sess, Clock: o.Clock, Observer: connObserver{e}, Logger: o.Logger, ProbeEvery: o.ProbeEvery})
 	e.box = outbox.New(outbox.Options{
-		Store: o.Store, Mail: o.Mail, CRM: e.sess, Clock: o.Clock, Logger: o.Logger,
+		Store: o.Store, Mail: e.mail, CRM: e.sess, Clock: o.Clock, Logger: o.Logger,
 		Outgoing: func(folder string) bool { return sent[folder] },
 		Report:   func(err error) { e.conn.Report(context.Background(), err) },
 		Outcomes: e.outC,
@@ -167,7 +172,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	l := &loop{e: e, settings: settings, waiting: map[agent.MessageKey]bool{}, queued: map[agent.MessageKey]bool{}}
+	l := &loop{e: e, settings: settings, waiting: map[agent.MessageKey]bool{}, queued: map[agent.MessageKey]bool{},
+		mailFailed: make(chan error, 1)}
 	e.publishSettings(settings)
 
 	fatal := make(chan error, 1)
@@ -187,7 +193,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	spawn("connection", e.conn.Run)
 	spawn("outbox", e.box.Run)
-	spawn("mail intake", func(ctx context.Context) error { return e.o.Mail.Run(ctx, e.changes) })
 	for range e.o.Deciders {
 		spawn("decider", e.decider)
 	}
@@ -197,7 +202,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !settings.ConnectionEnabled {
 		e.conn.SetEnabled(ctx, false)
 	}
+	l.ctx = ctx
 	l.loadCredentials(ctx)
+	l.startMail(ctx)
+	defer l.stopMail()
 	return l.run(ctx)
 }
 

@@ -129,9 +129,11 @@ func (h *harness) startWith(clock sched.Clock) *running {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	src := maildir.New(maildir.Options{Root: h.mdir, Debounce: 10 * time.Millisecond})
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e, err := New(Options{Store: store, Mail: src, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log,
+	h.settings.s.MaildirPath = h.mdir
+	e, err := New(Options{Store: store, NewMail: func(root string, folders []string) Mail {
+		return maildir.New(maildir.Options{Root: root, Folders: folders, Debounce: 10 * time.Millisecond})
+	}, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log,
 		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) }})
 	if err != nil {
 		h.t.Fatal(err)
@@ -300,8 +302,8 @@ func TestSwitchOffStopsAllTraffic(t *testing.T) {
 	h.deliver("1700000100.M1P1.t", "maria.campbell@contoso.example", "Contract draft", "off-1@contoso.example")
 	h.deliver("1700000101.M2P1.t", "someone@unknown.example", "Hello", "off-2@unknown.example")
 	waitFor(t, "the arrivals indexed", func() bool {
-		_, ok1 := e.o.Mail.Folder("1700000100.M1P1.t")
-		_, ok2 := e.o.Mail.Folder("1700000101.M2P1.t")
+		_, ok1 := e.mail.Folder("1700000100.M1P1.t")
+		_, ok2 := e.mail.Folder("1700000101.M2P1.t")
 		return ok1 && ok2
 	})
 	if err := e.Track(ctx, "1700000101.M2P1.t", nil); err != nil {
@@ -321,6 +323,36 @@ func TestSwitchOffStopsAllTraffic(t *testing.T) {
 		return h.inCRM("<off-1@contoso.example>") == 1 && h.inCRM("<off-2@unknown.example>") == 1
 	})
 	waitFor(t, "the queue drained", func() bool { return e.Status().Pending == 0 })
+
+	// What was sent: the decision carried headers only; the body left only
+	// for the messages being tracked.
+	var decision, tracked int
+	for _, d := range e.Disclosures(0) {
+		names := map[string]bool{}
+		for _, f := range d.Fields {
+			names[f.Name] = true
+		}
+		switch d.Purpose {
+		case "tracking decision":
+			decision++
+			if d.BodySent || names["Body"] {
+				t.Errorf("a tracking decision sent the body: %+v", d)
+			}
+			for n := range names {
+				if n != "Message-ID" && n != "Subject" && n != "From" && n != "To" && n != "Cc" {
+					t.Errorf("a tracking decision sent %s", n)
+				}
+			}
+		case "tracked message":
+			tracked++
+			if !d.BodySent || !names["Body"] {
+				t.Errorf("a tracked message's disclosure lacks the body: %+v", d)
+			}
+		}
+	}
+	if decision != 1 || tracked != 2 {
+		t.Errorf("disclosures: %d decisions, %d tracked; want 1 (the contact's mail; the other was tracked by hand) and 2", decision, tracked)
+	}
 }
 
 // TestQueuedWorkSurvivesRestart: work queued while off is done after the
@@ -337,7 +369,7 @@ func TestQueuedWorkSurvivesRestart(t *testing.T) {
 	}
 	waitFor(t, "off", func() bool { return e.Status().State == agent.StateOff })
 	h.deliver("1700000200.M1P1.t", "someone@unknown.example", "Keep me", "restart-1@unknown.example")
-	waitFor(t, "the arrival indexed", func() bool { _, ok := e.o.Mail.Folder("1700000200.M1P1.t"); return ok })
+	waitFor(t, "the arrival indexed", func() bool { _, ok := e.mail.Folder("1700000200.M1P1.t"); return ok })
 	if err := e.Track(ctx, "1700000200.M1P1.t", nil); err != nil {
 		t.Fatal(err)
 	}

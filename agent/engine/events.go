@@ -123,3 +123,48 @@ func userText(err error) string {
 	}
 	return err.Error()
 }
+
+// maxDisclosures bounds the "what was sent" history kept in memory.
+const maxDisclosures = 500
+
+// disclose records what an exchange with the CRM carried.
+func (e *Engine) disclose(d agent.Disclosure) {
+	if d.At.IsZero() {
+		d.At = e.clock.Now()
+	}
+	e.mu.Lock()
+	if len(e.sent) >= maxDisclosures {
+		copy(e.sent, e.sent[1:])
+		e.sent = e.sent[:len(e.sent)-1]
+	}
+	e.sent = append(e.sent, d)
+	e.mu.Unlock()
+}
+
+// Disclosures returns the most recent exchanges, newest first.
+func (e *Engine) Disclosures(limit int) []agent.Disclosure {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if limit <= 0 || limit > len(e.sent) {
+		limit = len(e.sent)
+	}
+	out := make([]agent.Disclosure, 0, limit)
+	for i := len(e.sent) - 1; i >= 0 && len(out) < limit; i-- {
+		d := e.sent[i]
+		d.Fields = append([]agent.FieldSize(nil), d.Fields...)
+		out = append(out, d)
+	}
+	return out
+}
+
+// joinedLen is the size of addresses as sent, joined by ';'.
+func joinedLen(addrs []string) int {
+	n := 0
+	for i, a := range addrs {
+		if i > 0 {
+			n++
+		}
+		n += len(a)
+	}
+	return n
+}

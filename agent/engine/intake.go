@@ -94,7 +94,7 @@ func (e *Engine) decide(ctx context.Context, j job) result {
 		r.err = errKnown
 		return r
 	}
-	env, err := e.o.Mail.Envelope(j.key)
+	env, err := e.mail.Envelope(j.key)
 	if err != nil {
 		r.err = errors.Join(errUnreadable, err)
 		r.received = keyTime(j.key)
@@ -199,6 +199,8 @@ func (l lookups) Ask(ctx context.Context, m track.Message) (track.Verdict, error
 	ctx, cancel := l.e.withNet(ctx)
 	defer cancel()
 	if m.Outgoing {
+		l.e.disclose(agent.Disclosure{Key: m.Key, Purpose: "tracking decision",
+			Fields: []agent.FieldSize{{Name: "To", Bytes: joinedLen(m.To)}, {Name: "Cc", Bytes: joinedLen(m.Cc)}}})
 		parties, err := c.ResolveParties(ctx, append(append([]string(nil), m.To...), m.Cc...))
 		if err != nil {
 			return track.Verdict{}, err
@@ -210,8 +212,11 @@ func (l lookups) Ask(ctx context.Context, m track.Message) (track.Verdict, error
 		}
 		return track.Verdict{}, nil
 	}
-	res, err := c.CheckIncomingEmail(ctx, crm.Headers{MessageID: outbox.BracketID(m.MessageID), Subject: m.Subject,
-		From: m.From, To: m.To, Cc: m.Cc})
+	h := crm.Headers{MessageID: outbox.BracketID(m.MessageID), Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc}
+	l.e.disclose(agent.Disclosure{Key: m.Key, Purpose: "tracking decision", Fields: []agent.FieldSize{
+		{Name: "Message-ID", Bytes: len(h.MessageID)}, {Name: "Subject", Bytes: len(h.Subject)}, {Name: "From", Bytes: len(h.From)},
+		{Name: "To", Bytes: joinedLen(h.To)}, {Name: "Cc", Bytes: joinedLen(h.Cc)}}})
+	res, err := c.CheckIncomingEmail(ctx, h)
 	if err != nil {
 		return track.Verdict{}, err
 	}

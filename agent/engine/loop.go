@@ -16,6 +16,7 @@ import (
 // loop is the state owned by Run's goroutine.
 type loop struct {
 	e        *Engine
+	ctx      context.Context // Run's context, for work started by commands
 	settings agent.Settings
 	fatal    <-chan error
 
@@ -37,10 +38,16 @@ type loop struct {
 	scanTick  <-chan time.Time
 	lastScan  [2]int
 	relearned bool // the IDs of a rebuilt cache were asked of the CRM
+
+	mailStop   context.CancelFunc // stops the current Maildir source; nil if none
+	mailErr    string             // why no mail is watched; "" when it is
+	mailFailed chan error         // the Maildir source stopped with an error
 }
 
 func (l *loop) run(ctx context.Context) error {
+	l.ctx = ctx
 	l.syncDone = make(chan syncResult, 1)
+	l.publishStatus(ctx)
 	l.armSync()
 	tick := time.NewTicker(250 * time.Millisecond) // scan progress, coalesced
 	defer tick.Stop()
@@ -78,6 +85,11 @@ func (l *loop) run(ctx context.Context) error {
 			l.onSync(ctx, r)
 		case <-l.scanTick:
 			l.publishScan()
+		case err := <-l.mailFailed:
+			l.e.log.Error("engine: the mail folder cannot be watched", "err", err)
+			l.stopMail()
+			l.mailErr = "The mail folder cannot be watched: " + err.Error()
+			l.publishStatus(ctx)
 		}
 	}
 }
@@ -192,7 +204,7 @@ func (l *loop) onConn(ctx context.Context, s conn.Status) {
 // redecide puts the messages that waited for the CRM back in the backlog.
 func (l *loop) redecide() {
 	for k := range l.waiting {
-		folder, ok := l.e.o.Mail.Folder(k)
+		folder, ok := l.e.mail.Folder(k)
 		delete(l.waiting, k)
 		if !ok || l.queued[k] {
 			continue
@@ -205,6 +217,9 @@ func (l *loop) redecide() {
 // onOutcome shows what became of an action.
 func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	l.refreshPending(ctx)
+	if o.Final && o.Err == nil && o.Sent != nil {
+		l.e.disclose(agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent, BodySent: true})
+	}
 	if !o.Final {
 		return
 	}
@@ -214,7 +229,7 @@ func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	}
 	l.e.setText(o.Action.Key, text)
 	m := o.Message
-	env, _ := l.e.o.Mail.Envelope(o.Action.Key)
+	env, _ := l.e.mail.Envelope(o.Action.Key)
 	l.e.publishItem(itemOf(m, env, text))
 	if o.Err != nil && o.Action.Kind == cache.ActionTrack {
 		l.e.publishNotice("Tracking failed", text)
@@ -250,7 +265,10 @@ func (l *loop) publishStatus(ctx context.Context) {
 	if l.conn.Err != nil {
 		st.Warnings = append(st.Warnings, warningFor(l.conn))
 	}
-	st.ScanDone, st.ScanTotal = l.e.o.Mail.Progress()
+	if l.mailErr != "" {
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail folder", Text: l.mailErr, Severity: agent.SeverityError})
+	}
+	st.ScanDone, st.ScanTotal = l.e.mail.Progress()
 	if n, err := l.e.o.Store.Pending(ctx); err == nil {
 		st.Pending = n
 	}
@@ -262,7 +280,7 @@ func (l *loop) publishStatus(ctx context.Context) {
 
 // publishScan publishes scan progress when it moved.
 func (l *loop) publishScan() {
-	done, total := l.e.o.Mail.Progress()
+	done, total := l.e.mail.Progress()
 	if [2]int{done, total} == l.lastScan {
 		return
 	}

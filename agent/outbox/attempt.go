@@ -14,10 +14,10 @@ import (
 )
 
 // attempt performs a against the CRM and returns the message row to store.
-func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cache.Message, string, error) {
+func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cache.Message, string, []agent.FieldSize, error) {
 	m, ok, err := w.o.Store.Message(ctx, a.Key)
 	if err != nil {
-		return cache.Message{}, "", fmt.Errorf("outbox: read message row: %w", err)
+		return cache.Message{}, "", nil, fmt.Errorf("outbox: read message row: %w", err)
 	}
 	if !ok {
 		m = cache.Message{Key: a.Key}
@@ -26,35 +26,36 @@ func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cach
 	case cache.ActionTrack:
 		return w.track(ctx, a, m, user)
 	case cache.ActionUntrack:
-		return w.untrack(ctx, m, user)
+		m, text, err := w.untrack(ctx, m, user)
+		return m, text, nil, err
 	case cache.ActionSetRegarding:
 		if m.ActivityID == "" {
-			return m, "Set regarding needs a tracked message; track it first.", errNotTracked
+			return m, "Set regarding needs a tracked message; track it first.", nil, errNotTracked
 		}
 		if err := w.o.CRM.SetRegarding(ctx, crm.ActivityID(m.ActivityID), a.Regarding); err != nil {
-			return m, "", err
+			return m, "", nil, err
 		}
 		m.State, m.Regarding = agent.Tracked, a.Regarding
-		return m, "", nil
+		return m, "", nil, nil
 	}
-	return m, "", fmt.Errorf("outbox: unknown action kind %d", a.Kind)
+	return m, "", nil, fmt.Errorf("outbox: unknown action kind %d", a.Kind)
 }
 
 // track creates the activity from the message as it is in the Maildir now.
-func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, string, error) {
+func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, string, []agent.FieldSize, error) {
 	env, err := w.o.Mail.Envelope(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
-		return m, "The message was moved or deleted before it could be tracked.", errGone
+		return m, "The message was moved or deleted before it could be tracked.", nil, errGone
 	}
 	if err != nil {
-		return m, "The message could not be read: " + err.Error(), err
+		return m, "The message could not be read: " + err.Error(), nil, err
 	}
 	body, truncated, err := w.readBody(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
-		return m, "The message was moved or deleted before it could be tracked.", errGone
+		return m, "The message was moved or deleted before it could be tracked.", nil, errGone
 	}
 	if err != nil {
-		return m, "The message could not be read: " + err.Error(), err
+		return m, "The message could not be read: " + err.Error(), nil, err
 	}
 	if truncated {
 		w.o.Logger.Info("outbox: body cut to the size limit", "key", string(a.Key))
@@ -68,7 +69,7 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	}
 	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
 	if err != nil {
-		return m, "", err
+		return m, "", nil, err
 	}
 	e := crm.Email{
 		ID:        idemGUID(a.IdemKey),
@@ -86,14 +87,19 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	}
 	info, created, err := w.o.CRM.CreateEmail(ctx, e)
 	if err != nil && info.ID == "" {
-		return m, "", err
+		return m, "", nil, err
 	}
 	// Created but not marked completed: the activity exists and is
 	// recorded; state can be fixed in the CRM, a second copy cannot.
 	if err != nil {
 		w.o.Logger.Warn("outbox: activity created but left open", "err", err)
 	}
-	m.State, m.Reason = agent.Tracked, int(track.ReasonTrackedByUser)
+	// The reason stays the decision's ("sender is in the CRM", "tracked by
+	// you"): it is the answer to "why is this tracked?".
+	m.State = agent.Tracked
+	if m.Reason == 0 {
+		m.Reason = int(track.ReasonTrackedByUser)
+	}
 	m.ActivityID = string(info.ID)
 	m.OwnedByMe = created || (user != "" && info.OwnerID == user)
 	m.Regarding = info.Regarding
@@ -101,7 +107,27 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	if !created {
 		text = "Already in the CRM; linked to the existing copy."
 	}
-	return m, text, nil
+	return m, text, sentFields(e), nil
+}
+
+// sentFields lists what a track uploads, with sizes, for the "what was
+// sent" view.
+func sentFields(e crm.Email) []agent.FieldSize {
+	addrs := func(ps []crm.Party) int {
+		n := 0
+		for _, p := range ps {
+			n += len(p.Address)
+		}
+		return n
+	}
+	return []agent.FieldSize{
+		{Name: "Message-ID", Bytes: len(e.MessageID)},
+		{Name: "Subject", Bytes: len(e.Subject)},
+		{Name: "From", Bytes: len(e.From.Address)},
+		{Name: "To", Bytes: addrs(e.To)},
+		{Name: "Cc", Bytes: addrs(e.Cc)},
+		{Name: "Body", Bytes: len(e.Body)},
+	}
 }
 
 func (w *Worker) readBody(k agent.MessageKey) (string, bool, error) {

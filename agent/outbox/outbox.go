@@ -59,6 +59,9 @@ type Outcome struct {
 	// Text tells the user what happened, e.g. whose copy was kept. It is
 	// display-only and never persisted.
 	Text string
+	// Sent lists the fields a track uploaded and their sizes, for the
+	// "what was sent" view; nil for other actions.
+	Sent []agent.FieldSize
 }
 
 // Options configure a Worker.
@@ -213,14 +216,14 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 	}
 	w.cancel = cancel
 	w.mu.Unlock()
-	m, text, err := w.attempt(actx, a, user)
+	m, text, sent, err := w.attempt(actx, a, user)
 	cancel()
 	w.mu.Lock()
 	w.cancel = nil
 	paused := w.paused
 	w.mu.Unlock()
 
-	out := Outcome{Action: a, Message: m, Text: text, Err: err}
+	out := Outcome{Action: a, Message: m, Text: text, Err: err, Sent: sent}
 	switch {
 	case ctx.Err() != nil:
 		return nil // shutting down: the row stays queued as it was

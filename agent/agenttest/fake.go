@@ -1,0 +1,221 @@
+// Package agenttest provides FakeBackend, a scriptable agent.Backend for
+// testing the user interface without an engine, as httptest does for
+// HTTP. Every call is recorded; results and errors are set by the test.
+package agenttest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"crmsync/agent"
+)
+
+// FakeBackend implements agent.Backend from fields a test sets.
+type FakeBackend struct {
+	mu sync.Mutex
+
+	// StatusValue is returned by Status and sent first to subscribers.
+	StatusValue agent.Status
+	// SettingsValue is returned by Settings and updated by UpdateSettings.
+	SettingsValue agent.Settings
+	// Items is returned by RecentItems.
+	Items []agent.Item
+	// SearchResults is returned by SearchRecords.
+	SearchResults []agent.RecordRef
+	// UntrackResultValue is returned by Untrack.
+	UntrackResultValue agent.UntrackResult
+	// DisclosuresValue is returned by Disclosures.
+	DisclosuresValue []agent.Disclosure
+	// Errors maps a method name ("SignIn", "Track", ...) to the error it returns.
+	Errors map[string]error
+
+	calls []string
+	subs  []chan agent.Event
+}
+
+var _ agent.Backend = (*FakeBackend)(nil)
+
+// New returns a fake backend in the given state.
+func New(state agent.State) *FakeBackend {
+	return &FakeBackend{StatusValue: agent.Status{State: state}, SettingsValue: agent.Settings{ConnectionEnabled: true}, Errors: map[string]error{}}
+}
+
+func (f *FakeBackend) record(format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := fmt.Sprintf(format, args...)
+	f.calls = append(f.calls, call)
+	name := call
+	if i := strings.IndexByte(call, ' '); i > 0 {
+		name = call[:i]
+	}
+	return f.Errors[name]
+}
+
+// Calls returns the calls made so far, one formatted line each.
+func (f *FakeBackend) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// SetError makes method fail with err (nil clears it).
+func (f *FakeBackend) SetError(method string, err error) {
+	f.mu.Lock()
+	f.Errors[method] = err
+	f.mu.Unlock()
+}
+
+// Emit sends an event to every subscriber, as the engine would.
+func (f *FakeBackend) Emit(ev agent.Event) {
+	f.mu.Lock()
+	if ev.Status != nil {
+		f.StatusValue = *ev.Status
+	}
+	subs := append([]chan agent.Event(nil), f.subs...)
+	f.mu.Unlock()
+	for _, ch := range subs {
+		ch <- ev
+	}
+}
+
+// Status returns StatusValue.
+func (f *FakeBackend) Status() agent.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.StatusValue
+}
+
+// Subscribe returns a channel that gets the status, then whatever Emit sends.
+func (f *FakeBackend) Subscribe(ctx context.Context) <-chan agent.Event {
+	ch := make(chan agent.Event, 64)
+	f.mu.Lock()
+	st := f.StatusValue
+	f.subs = append(f.subs, ch)
+	f.mu.Unlock()
+	ch <- agent.Event{Seq: 1, Status: &st}
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		for i, c := range f.subs {
+			if c == ch {
+				f.subs = append(f.subs[:i], f.subs[i+1:]...)
+				close(ch)
+				break
+			}
+		}
+		f.mu.Unlock()
+	}()
+	return ch
+}
+
+// SignIn records the call; the password is never recorded.
+func (f *FakeBackend) SignIn(_ context.Context, c agent.Credentials) error {
+	return f.record("SignIn %s %s nosave=%v", c.CRMURL, c.Username, c.NoSave)
+}
+
+// SignOut records the call.
+func (f *FakeBackend) SignOut(context.Context) error { return f.record("SignOut") }
+
+// TestConnection records the call.
+func (f *FakeBackend) TestConnection(_ context.Context, c agent.Credentials) (agent.ConnReport, error) {
+	return agent.ConnReport{}, f.record("TestConnection %s", c.CRMURL)
+}
+
+// RetryNow records the call.
+func (f *FakeBackend) RetryNow() { f.record("RetryNow") }
+
+// RecentItems returns Items.
+func (f *FakeBackend) RecentItems(_ context.Context, limit int) ([]agent.Item, error) {
+	err := f.record("RecentItems %d", limit)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]agent.Item(nil), f.Items...), err
+}
+
+// Track records the call.
+func (f *FakeBackend) Track(_ context.Context, k agent.MessageKey, r *agent.RecordRef) error {
+	if r != nil {
+		return f.record("Track %s %s:%s", k, r.Entity, r.ID)
+	}
+	return f.record("Track %s", k)
+}
+
+// Untrack records the call and returns UntrackResultValue.
+func (f *FakeBackend) Untrack(_ context.Context, k agent.MessageKey) (agent.UntrackResult, error) {
+	err := f.record("Untrack %s", k)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.UntrackResultValue, err
+}
+
+// SetRegarding records the call.
+func (f *FakeBackend) SetRegarding(_ context.Context, k agent.MessageKey, r agent.RecordRef) error {
+	return f.record("SetRegarding %s %s:%s", k, r.Entity, r.ID)
+}
+
+// SearchRecords returns SearchResults.
+func (f *FakeBackend) SearchRecords(_ context.Context, q string, limit int) ([]agent.RecordRef, error) {
+	err := f.record("SearchRecords %s", q)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]agent.RecordRef(nil), f.SearchResults...), err
+}
+
+// Settings returns SettingsValue.
+func (f *FakeBackend) Settings() agent.Settings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.SettingsValue
+}
+
+// UpdateSettings records the patch and applies it to SettingsValue.
+func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (agent.Settings, error) {
+	var parts []string
+	if p.ConnectionEnabled != nil {
+		parts = append(parts, fmt.Sprintf("connection=%v", *p.ConnectionEnabled))
+	}
+	if p.MaildirPath != nil {
+		parts = append(parts, "maildir="+*p.MaildirPath)
+	}
+	if p.AutoTrack != nil {
+		parts = append(parts, fmt.Sprintf("autotrack=%d", *p.AutoTrack))
+	}
+	if p.ExcludedAddresses != nil {
+		parts = append(parts, "excluded="+strings.Join(*p.ExcludedAddresses, ","))
+	}
+	if p.InternalDomains != nil {
+		parts = append(parts, "internal="+strings.Join(*p.InternalDomains, ","))
+	}
+	if err := f.record("UpdateSettings %s", strings.Join(parts, " ")); err != nil {
+		return f.Settings(), err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &f.SettingsValue
+	if p.ConnectionEnabled != nil {
+		s.ConnectionEnabled = *p.ConnectionEnabled
+	}
+	if p.MaildirPath != nil {
+		s.MaildirPath = *p.MaildirPath
+	}
+	if p.AutoTrack != nil {
+		s.AutoTrack = *p.AutoTrack
+	}
+	if p.ExcludedAddresses != nil {
+		s.ExcludedAddresses = *p.ExcludedAddresses
+	}
+	if p.InternalDomains != nil {
+		s.InternalDomains = *p.InternalDomains
+	}
+	return *s, nil
+}
+
+// Disclosures returns DisclosuresValue.
+func (f *FakeBackend) Disclosures(int) []agent.Disclosure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]agent.Disclosure(nil), f.DisclosuresValue...)
+}

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+	"github.com/godbus/dbus/v5"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/control"
+	"crmsync/agent/crm"
+	"crmsync/agent/engine"
+	"crmsync/ui"
+)
+
+// runGUI runs the tray app. With demo it first starts the local CRM with
+// the demo seed and a demo Maildir, and signs in as alice.
+func runGUI(ctx context.Context, demo bool, args []string, io Stdio) int {
+	name := "crmsync"
+	if demo {
+		name = "--demo"
+	}
+	fs := newFlagSet(name, io)
+	data := fs.String("data", "", "directory for the agent's data (default: the user data directory)")
+	verbose := fs.Bool("v", false, "verbose logging")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if err := gui(ctx, demo, *data, newLogger(io.Err, *verbose), io); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(io.Err, "crmsync: %s\n", agentErrorText(err))
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio) error {
+	if data == "" {
+		d, err := dataDir()
+		if err != nil {
+			return err
+		}
+		data = d
+		if demo {
+			data = filepath.Join(d, "demo")
+		}
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	ln, err := control.Listen(filepath.Join(data, "control.sock"))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	cfgPath := filepath.Join(data, "settings.json")
+	if !demo {
+		if dir, err := os.UserConfigDir(); err == nil {
+			cfgPath = filepath.Join(dir, AppID, "settings.json")
+		}
+	}
+	cfg := NewConfig(cfgPath)
+	var demoCreds *agent.Credentials
+	if demo {
+		d, err := startDemoCRM(filepath.Join(data, "crm"))
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		mdir := filepath.Join(data, "Maildir")
+		if err := writeDemoMaildir(mdir, time.Now()); err != nil {
+			return err
+		}
+		s, err := cfg.Load()
+		if err != nil {
+			return err
+		}
+		s.CRMURL, s.MaildirPath, s.Folders = d.url, mdir, []string{".Sent"}
+		if len(s.ExcludedAddresses) == 0 && len(s.InternalDomains) == 0 {
+			s.ExcludedAddresses, s.InternalDomains = demoExcluded, demoInternal
+		}
+		if err := cfg.Save(s); err != nil {
+			return err
+		}
+		demoCreds = &agent.Credentials{CRMURL: d.url, Username: "alice@demo.local", Secret: "demo-alice", NoSave: true}
+		fmt.Fprintf(io.Out, "crmsync demo: local CRM at %s, mail folder %s\n", d.url, mdir)
+	}
+	crmURL, user := cfg.Account()
+	if demoCreds != nil {
+		crmURL, user = demoCreds.CRMURL, demoCreds.Username
+	}
+	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
+	eng, err := engine.New(engine.Options{
+		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
+		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u, Logger: log}) },
+	})
+	if err != nil {
+		return err
+	}
+
+	fa := fyneapp.NewWithID(AppID)
+	tray, why := trayAvailable()
+	if !tray {
+		fmt.Fprintf(io.Err, "crmsync: %s; showing a window instead of a tray icon\n", why)
+	}
+	auto, _ := newAutostart()
+	var autostart ui.Autostart
+	if auto != nil {
+		autostart = auto
+	}
+	u := ui.New(fa, eng, ui.Options{Tray: tray, Autostart: autostart, DefaultCRM: crmURL})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(ctx) }()
+	srv := control.NewServer(ln, eng, log)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Run(ctx) }()
+	go func() {
+		<-ctx.Done()
+		fyne.Do(fa.Quit)
+	}()
+	if demoCreds != nil {
+		go func() {
+			sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+			defer scancel()
+			if err := eng.SignIn(sctx, *demoCreds); err != nil {
+				log.Error("demo sign-in failed", "err", err)
+			}
+		}()
+	}
+	u.Start(ctx)
+	if demo {
+		u.ShowItems()
+	}
+	fa.Run()
+	cancel()
+	<-srvDone
+	select {
+	case err = <-engDone:
+	case <-time.After(15 * time.Second):
+		err = errors.New("the engine did not stop within 15 s")
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// trayAvailable reports whether a tray host can show the icon: it needs a
+// session bus (without one, the tray library fails on quit) and a
+// StatusNotifierWatcher on it.
+func trayAvailable() (bool, string) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		return false, "no desktop session bus"
+	}
+	conn, err := dbus.SessionBusPrivateNoAutoStartup()
+	if err != nil {
+		return false, "the desktop session bus cannot be reached"
+	}
+	defer conn.Close()
+	if err := conn.Auth(nil); err != nil {
+		return false, "the desktop session bus refused us"
+	}
+	if err := conn.Hello(); err != nil {
+		return false, "the desktop session bus refused us"
+	}
+	var owned bool
+	err = conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.kde.StatusNotifierWatcher").Store(&owned)
+	if err != nil || !owned {
+		return false, "no system tray host is running"
+	}
+	return true, ""
+}

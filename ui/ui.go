@@ -1,0 +1,152 @@
+// Package ui is the tray app: the Fyne tray menu and windows. It talks to
+// the engine only through the contract in package agent, never to the
+// engine, cache, CRM client, SQLite, fsnotify or the keychain directly.
+// Background updates reach widgets through fyne.Do; button handlers call
+// the backend on their own goroutine and apply results with fyne.Do.
+package ui
+
+import (
+	"context"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"crmsync/agent"
+	"crmsync/assets"
+)
+
+// Autostart turns "start at login" on and off.
+type Autostart interface {
+	Enabled() bool
+	SetEnabled(on bool) error
+}
+
+// Options configure the UI.
+type Options struct {
+	// Tray says a tray host may exist. Without one the app keeps a small
+	// main window instead.
+	Tray bool
+	// Autostart manages start at login; nil hides the option.
+	Autostart Autostart
+	// DefaultCRM prefills the sign-in form's CRM address.
+	DefaultCRM string
+	// Timeout bounds each backend call made for a button; 0 means 30 s.
+	Timeout time.Duration
+}
+
+// UI is the tray app. All its fields are used on the Fyne goroutine only.
+type UI struct {
+	app fyne.App
+	be  agent.Backend
+	o   Options
+
+	status   agent.Status
+	lastItem *agent.Item // the newest message seen, for "Track last message"
+
+	tray     *tray
+	main     fyne.Window // window-only mode: the status window; nil with a tray
+	signIn   *signInWindow
+	settings *settingsWindow
+	items    *itemsWindow
+	sent     *sentWindow
+	notes    *notifier
+}
+
+// New builds the UI; call Start before running the app.
+func New(a fyne.App, be agent.Backend, o Options) *UI {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	a.SetIcon(assets.AppIcon())
+	u := &UI{app: a, be: be, o: o, status: be.Status()}
+	u.notes = newNotifier(a, time.Now)
+	u.signIn = &signInWindow{u: u}
+	u.settings = &settingsWindow{u: u}
+	u.items = &itemsWindow{u: u}
+	u.sent = &sentWindow{u: u}
+	u.tray = newTray(u)
+	if !o.Tray {
+		u.main = u.newMainWindow()
+	}
+	u.applyStatus(u.status)
+	return u
+}
+
+// Start follows the backend's events until ctx ends, and shows the
+// sign-in window when nobody is signed in.
+func (u *UI) Start(ctx context.Context) {
+	events := u.be.Subscribe(ctx)
+	go func() {
+		for {
+			ev, ok := <-events
+			if !ok {
+				if ctx.Err() != nil {
+					return
+				}
+				// Dropped for lagging: subscribe again and catch up.
+				events = u.be.Subscribe(ctx)
+				continue
+			}
+			fyne.Do(func() { u.apply(ev) })
+		}
+	}()
+	if u.status.State == agent.StateNeedsSignIn {
+		u.signIn.show()
+	}
+	if u.main != nil {
+		u.main.Show()
+	}
+}
+
+// apply is the one place events change the UI.
+func (u *UI) apply(ev agent.Event) {
+	if ev.Status != nil {
+		u.applyStatus(*ev.Status)
+	}
+	if ev.Item != nil {
+		it := *ev.Item
+		if u.lastItem == nil || !it.Received.Before(u.lastItem.Received) || it.Key == u.lastItem.Key {
+			u.lastItem = &it
+		}
+		u.items.update(it)
+		u.tray.refresh()
+	}
+	if ev.Notice != nil {
+		u.notes.notify(ev.Notice.Title, ev.Notice.Text)
+	}
+}
+
+func (u *UI) applyStatus(s agent.Status) {
+	was := u.status.State
+	u.status = s
+	u.tray.refresh()
+	u.items.setProgress(s.ScanDone, s.ScanTotal)
+	if u.main != nil {
+		u.refreshMain()
+	}
+	if s.State == agent.StateNeedsSignIn && was != agent.StateNeedsSignIn && was != agent.StateStarting {
+		u.signIn.show()
+	}
+}
+
+// call runs fn against the backend off the Fyne goroutine, then done on it.
+func (u *UI) call(fn func(ctx context.Context) error, done func(err error)) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), u.o.Timeout)
+		err := fn(ctx)
+		cancel()
+		fyne.Do(func() { done(err) })
+	}()
+}
+
+// window returns a window that hides instead of closing: the app lives in
+// the tray.
+func (u *UI) window(title string, size fyne.Size) fyne.Window {
+	w := u.app.NewWindow(title)
+	w.Resize(size)
+	w.SetCloseIntercept(w.Hide)
+	return w
+}
+
+// ShowItems opens the tracked-items window.
+func (u *UI) ShowItems() { u.items.show() }
