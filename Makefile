@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export CGO_ENABLED := 1
 
-.PHONY: run test build deps test-deps vet fuzz
+.PHONY: run test build deps test-deps vet fuzz package
 .DEFAULT_GOAL := run
 
 deps:
@@ -27,3 +27,9 @@ vet:
 # Longer fuzzing, e.g. make fuzz FUZZTIME=60s
 fuzz:
 	@FUZZTIME=$${FUZZTIME:-60s} bash .ci/test.sh
+
+# An installable Linux archive (crmsync.tar.xz) with the binary, icon and
+# .desktop file; install it with: tar xf crmsync.tar.xz && sudo make -C crmsync install
+package: deps
+	go run fyne.io/tools/cmd/fyne@v1.7.4 package --os linux --release
+	git checkout -- FyneApp.toml 2>/dev/null || true

@@ -43,8 +43,6 @@ type settingsWindow struct {
 func (s *settingsWindow) build() {
 	s.w = s.u.window("crmsync settings", fyne.NewSize(560, 640))
 	s.connected = widget.NewCheck("Connected to the CRM", nil)
-	offNote := widget.NewLabel("When off, nothing is sent to the CRM; new mail and your actions wait and are sent when you switch it back on.")
-	offNote.Wrapping = fyne.TextWrapWord
 	s.maildir = widget.NewEntry()
 	s.maildir.SetPlaceHolder("~/Maildir")
 	browse := widget.NewButton("Choose…", func() {
@@ -68,14 +66,17 @@ func (s *settingsWindow) build() {
 	s.errText.Importance = widget.DangerImportance
 	s.save = widget.NewButton("Save", s.send)
 	s.save.Importance = widget.HighImportance
+	connection := widget.NewFormItem("Connection", s.connected)
+	connection.HintText = "When off, nothing is sent and your work waits."
 	form := widget.NewForm(
+		connection,
 		widget.NewFormItem("Mail folder", container.NewBorder(nil, nil, nil, browse, s.maildir)),
 		widget.NewFormItem("Also watch", s.folders),
 		widget.NewFormItem("Track automatically", s.scope),
 		widget.NewFormItem("Never track", s.excluded),
 		widget.NewFormItem("Internal domains", s.internal),
 	)
-	items := []fyne.CanvasObject{s.connected, offNote, widget.NewSeparator(), form}
+	items := []fyne.CanvasObject{form}
 	if s.u.o.Autostart != nil {
 		s.autostart = widget.NewCheck("Start crmsync when I log in", nil)
 		items = append(items, s.autostart)

@@ -50,6 +50,11 @@ type UI struct {
 	items    *itemsWindow
 	sent     *sentWindow
 	notes    *notifier
+
+	// inline runs backend calls and their results on the caller's
+	// goroutine. Fyne's test driver does not serialise fyne.Do, so widget
+	// tests set it to keep widget updates on the test's goroutine.
+	inline bool
 }
 
 // New builds the UI; call Start before running the app.
@@ -131,6 +136,13 @@ func (u *UI) applyStatus(s agent.Status) {
 
 // call runs fn against the backend off the Fyne goroutine, then done on it.
 func (u *UI) call(fn func(ctx context.Context) error, done func(err error)) {
+	if u.inline {
+		ctx, cancel := context.WithTimeout(context.Background(), u.o.Timeout)
+		err := fn(ctx)
+		cancel()
+		done(err)
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), u.o.Timeout)
 		err := fn(ctx)

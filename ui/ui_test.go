@@ -40,7 +40,9 @@ func newUI(t *testing.T, state agent.State) (*UI, *agenttest.FakeBackend) {
 	t.Helper()
 	a := test.NewTempApp(t)
 	be := agenttest.New(state)
-	return New(a, be, Options{Tray: true}), be
+	u := New(a, be, Options{Tray: true})
+	u.inline = true
+	return u, be
 }
 
 func TestTrayFollowsStatus(t *testing.T) {
@@ -193,6 +195,7 @@ func TestSettingsPatch(t *testing.T) {
 	be.SettingsValue = agent.Settings{ConnectionEnabled: true, MaildirPath: "/home/a/Maildir", AutoTrack: agent.TrackFromCRMRecords}
 	auto := &fakeAutostart{}
 	u := New(a, be, Options{Tray: true, Autostart: auto})
+	u.inline = true
 	s := u.settings
 	s.show()
 	s.scope.SetSelected("All mail")
