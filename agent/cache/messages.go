@@ -137,6 +137,49 @@ func (s *Store) PutMessage(ctx context.Context, m Message) error {
 	return nil
 }
 
+// PutMessages writes many rows in one transaction: one sync for a whole
+// batch, which is what lets a large Maildir be decided at scan speed.
+// Rows whose key already has a row are left alone when keepExisting is
+// set (their keys are returned), so a batch of automatic decisions never
+// overwrites a user's action.
+func (s *Store) PutMessages(ctx context.Context, ms []Message, keepExisting bool) (kept []agent.MessageKey, err error) {
+	rows := make([]msgRow, len(ms))
+	for i, m := range ms {
+		r, err := s.row(m)
+		if err != nil {
+			return nil, wrap("put messages", err)
+		}
+		rows[i] = r
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrap("put messages", err)
+	}
+	defer tx.Rollback()
+	for _, r := range rows {
+		if keepExisting {
+			var one int
+			err := tx.QueryRowContext(ctx, "SELECT 1 FROM messages WHERE key = ?", r.key).Scan(&one)
+			if err == nil {
+				kept = append(kept, agent.MessageKey(r.key))
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, wrap("put messages", err)
+			}
+		}
+		if err := upsert(ctx, tx, r); err != nil {
+			return nil, wrap("put messages", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("put messages: commit", err)
+	}
+	return kept, nil
+}
+
 // Message returns the row for key, and whether there is one.
 func (s *Store) Message(ctx context.Context, key agent.MessageKey) (Message, bool, error) {
 	if err := checkKey(key); err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +295,37 @@ func TestValidation(t *testing.T) {
 	}
 	if _, err := os.Stat(s.Path()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPutMessagesBatchKeepsExisting(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "c.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	user := Message{Key: "1700000000.user.host", State: agent.Pending, Reason: 14}
+	if err := s.PutMessage(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	var batch []Message
+	for i := range 300 {
+		batch = append(batch, Message{Key: agent.MessageKey(fmt.Sprintf("1700000%03d.M%dP1.host", i, i)), State: agent.Untracked, Reason: 11})
+	}
+	batch = append(batch, Message{Key: user.Key, State: agent.Untracked, Reason: 11})
+	kept, err := s.PutMessages(ctx, batch, true)
+	if err != nil || len(kept) != 1 || kept[0] != user.Key {
+		t.Fatalf("PutMessages kept %v, %v; want the user's row", kept, err)
+	}
+	counts, err := s.CountByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[agent.Untracked] != 300 || counts[agent.Pending] != 1 {
+		t.Errorf("after the batch: %v; want 300 untracked and the user's pending row untouched", counts)
+	}
+	if _, err := s.PutMessages(ctx, []Message{{Key: "bad key with spaces"}}, true); err == nil {
+		t.Error("a batch with a non-ID key must be refused")
 	}
 }

@@ -73,7 +73,7 @@ func (l *loop) run(ctx context.Context) error {
 				l.backlog = nil // let the backing array go after a big scan
 			}
 		case r := <-l.e.results:
-			l.onResult(ctx, r)
+			l.onResults(ctx, l.drainResults(r))
 		case s := <-l.e.connC:
 			l.onConn(ctx, s)
 		case o := <-l.e.outC:
@@ -108,55 +108,96 @@ func (l *loop) onChange(ctx context.Context, c maildir.Change) {
 	l.lastBusy = l.e.clock.Now()
 }
 
-// onResult records a decision: skips durably as such, tracks as a queued
-// action in the same transaction.
-func (l *loop) onResult(ctx context.Context, r result) {
-	delete(l.queued, r.key)
-	if r.err != nil {
-		if errors.Is(r.err, errOffline) {
-			l.waiting[r.key] = true
-			return
-		}
-		if errors.Is(r.err, errKnown) {
-			return
-		}
-		l.e.log.Warn("engine: message could not be decided", "key", string(r.key), "err", r.err)
-		if !errors.Is(r.err, errUnreadable) {
-			// A lookup failed (the CRM went away mid-decision): decide
-			// again when the connection is back.
-			l.waiting[r.key] = true
-			return
+// maxBatch bounds how many decisions are written in one transaction.
+const maxBatch = 512
+
+// drainResults collects the results already waiting, so that a backlog is
+// written in few transactions rather than one sync per message.
+func (l *loop) drainResults(first result) []result {
+	batch := []result{first}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-l.e.results:
+			batch = append(batch, r)
+		default:
+			return batch
 		}
 	}
-	// The user may have acted on the message while it was being decided;
-	// their choice stands.
-	if _, exists, err := l.e.o.Store.Message(ctx, r.key); err == nil && exists {
-		return
-	}
-	// Relearning after a cache rebuild may have finished while this
-	// message was being decided.
-	if info, ok := l.e.knownActivity(r.hash); ok && r.known == nil && r.err == nil {
-		r.known = &info
-		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
-	}
-	m := r.message()
-	if r.decision.Action == track.Skip || r.err != nil {
-		if err := l.e.o.Store.PutMessage(ctx, m); err != nil {
-			l.e.log.Error("engine: recording a decision failed", "err", err)
-			l.waiting[r.key] = true
-			return
+	return batch
+}
+
+// onResults records decisions: skips in one transaction, each track
+// together with its queued action.
+func (l *loop) onResults(ctx context.Context, batch []result) {
+	var skips []cache.Message
+	var shown []result
+	for _, r := range batch {
+		delete(l.queued, r.key)
+		if r.err != nil {
+			if errors.Is(r.err, errOffline) {
+				l.waiting[r.key] = true
+				continue
+			}
+			if errors.Is(r.err, errKnown) {
+				continue
+			}
+			l.e.log.Warn("engine: message could not be decided", "key", string(r.key), "err", r.err)
+			if !errors.Is(r.err, errUnreadable) {
+				// A lookup failed (the CRM went away mid-decision): decide
+				// again when the connection is back.
+				l.waiting[r.key] = true
+				continue
+			}
 		}
-	} else {
-		if _, err := l.e.o.Store.Decide(ctx, m, actionTrack(r.key, nil)); err != nil {
+		// Relearning after a cache rebuild may have finished while this
+		// message was being decided.
+		if info, ok := l.e.knownActivity(r.hash); ok && r.known == nil && r.err == nil {
+			r.known = &info
+			r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
+		}
+		if r.decision.Action == track.Skip || r.err != nil {
+			skips = append(skips, r.message())
+			shown = append(shown, r)
+			continue
+		}
+		// The user may have acted on the message while it was being
+		// decided; their choice stands.
+		if _, exists, err := l.e.o.Store.Message(ctx, r.key); err == nil && exists {
+			continue
+		}
+		if _, err := l.e.o.Store.Decide(ctx, r.message(), actionTrack(r.key, nil)); err != nil {
 			l.e.log.Error("engine: queueing a track failed", "err", err)
 			l.waiting[r.key] = true
-			return
+			continue
 		}
 		l.e.box.Kick()
+		shown = append(shown, r)
+	}
+	kept := map[agent.MessageKey]bool{}
+	if len(skips) > 0 {
+		k, err := l.e.o.Store.PutMessages(ctx, skips, true)
+		if err != nil {
+			l.e.log.Error("engine: recording decisions failed", "err", err)
+			for _, m := range skips {
+				l.waiting[m.Key] = true
+			}
+			return
+		}
+		for _, key := range k {
+			kept[key] = true
+		}
+	}
+	if len(skips) < len(batch) {
 		l.refreshPending(ctx)
 	}
-	l.e.setText(r.key, r.decision.Text())
-	l.e.publishItem(itemOf(m, r.env, r.decision.Text()))
+	for _, r := range shown {
+		if kept[r.key] {
+			continue
+		}
+		text := r.decision.Text()
+		l.e.setText(r.key, text)
+		l.e.publishItem(itemOf(r.message(), r.env, text))
+	}
 }
 
 // onConn applies a connection report: the outbox and the decisions that
