@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export CGO_ENABLED := 1
 
-.PHONY: run test build deps test-deps vet fuzz package
+.PHONY: run test build deps test-deps vet fuzz package bench
 .DEFAULT_GOAL := run
 
 deps:
@@ -33,3 +33,8 @@ fuzz:
 package: deps
 	go run fyne.io/tools/cmd/fyne@v1.7.4 package --os linux --release
 	git checkout -- FyneApp.toml 2>/dev/null || true
+
+# Speed, memory and wire-size figures against their floors, one
+# "metric NAME VALUE UNIT" line each; also written to bench/results.txt.
+bench: test-deps
+	go run ./bench/run

@@ -67,6 +67,13 @@ func deliver(t *testing.T, root, folder, key, msg string) {
 	}
 }
 
+// key names test message n as a delivery agent would: the delivery time
+// first, now, so the message is inside the automatic tracking window.
+func key(n int) string { return fmt.Sprintf("%d.M%dP1.test", keyEpoch.Unix(), n) }
+
+// keyEpoch is when the test binary started.
+var keyEpoch = time.Now()
+
 func message(from, to, subject, id string, date time.Time, body string) string {
 	return fmt.Sprintf("From: %s\nTo: %s\nSubject: %s\nMessage-ID: <%s>\nDate: %s\nContent-Type: text/plain; charset=utf-8\n\n%s\n",
 		from, to, subject, id, date.Format(time.RFC1123Z), body)
@@ -147,11 +154,11 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	// Mail from a CRM contact is tracked at once; mail from a stranger and
 	// old mail are not, each with its reason.
-	deliver(t, mdir, "", "1700000001.M1P1.test", message("Maria Campbell <maria.campbell@contoso.example>", "alice@demo.local",
+	deliver(t, mdir, "", key(1), message("Maria Campbell <maria.campbell@contoso.example>", "alice@demo.local",
 		"Quote for 250 laptops", "q1@contoso.example", now, "Hello Alice,\nthe quote is attached."))
-	deliver(t, mdir, "", "1700000002.M2P1.test", message("Stranger <stranger@unknown.example>", "alice@demo.local",
+	deliver(t, mdir, "", key(2), message("Stranger <stranger@unknown.example>", "alice@demo.local",
 		"Lunch on Friday?", "l1@unknown.example", now, "Are you free?"))
-	deliver(t, mdir, "", "1700000003.M3P1.test", message("maria.campbell@contoso.example", "alice@demo.local",
+	deliver(t, mdir, "", key(3), message("maria.campbell@contoso.example", "alice@demo.local",
 		"Old news", "o1@contoso.example", now.AddDate(0, -2, 0), "From long ago."))
 	var tracked crm.ActivityInfo
 	waitFor(t, "the contact's message in the CRM", func() bool { var ok bool; tracked, ok = find("<q1@contoso.example>"); return ok })
@@ -180,19 +187,19 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 
 	// Track by hand, set regarding, untrack what alice owns.
-	if code, _, errs := run(t, "track", "1700000002.M2P1.test", "--data", data); code != ExitOK {
+	if code, _, errs := run(t, "track", key(2), "--data", data); code != ExitOK {
 		t.Fatalf("track: %s", errs)
 	}
 	waitFor(t, "the stranger's message tracked by hand", func() bool { _, ok := find("<l1@unknown.example>"); return ok })
 	contact := localcrm.DemoID("contact", "maria.campbell@contoso.example")
-	if code, _, errs := run(t, "regarding", "1700000001.M1P1.test", "contact:"+contact, "--data", data); code != ExitOK {
+	if code, _, errs := run(t, "regarding", key(1), "contact:"+contact, "--data", data); code != ExitOK {
 		t.Fatalf("regarding: %s", errs)
 	}
 	waitFor(t, "the regarding link", func() bool {
 		info, err := bob.Activity(ctx, tracked.ID)
 		return err == nil && info.Regarding != nil && info.Regarding.ID == strings.ToLower(contact)
 	})
-	code, out, errs := run(t, "untrack", "1700000001.M1P1.test", "--data", data)
+	code, out, errs := run(t, "untrack", key(1), "--data", data)
 	if code != ExitOK || !strings.Contains(out, "deleted") {
 		t.Fatalf("untrack own: %d %q %q", code, out, errs)
 	}
@@ -204,10 +211,10 @@ func TestAgentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliver(t, mdir, "", "1700000004.M4P1.test", message("maria.campbell@contoso.example", "alice@demo.local, bob@demo.local",
+	deliver(t, mdir, "", key(4), message("maria.campbell@contoso.example", "alice@demo.local, bob@demo.local",
 		"Team thread", "shared@contoso.example", now, "For both of you."))
 	waitFor(t, "the shared message linked", func() bool { return strings.Contains(items(), "Team thread") && strings.Contains(items(), "tracked") })
-	code, out, _ = run(t, "untrack", "1700000004.M4P1.test", "--data", data)
+	code, out, _ = run(t, "untrack", key(4), "--data", data)
 	if code != ExitOK || !strings.Contains(out, "Bob Nguyen owns it") {
 		t.Errorf("untrack of bob's copy: %d %q", code, out)
 	}

@@ -80,18 +80,27 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// upsert writes r, replacing every column of an existing row.
-func upsert(ctx context.Context, x execer, r msgRow) error {
-	_, err := x.ExecContext(ctx, `INSERT INTO messages
+// insertSQL adds a message row; upsertSQL also replaces an existing one.
+const (
+	insertSQL = `INSERT INTO messages
 		(key, folder, msgid_hash, state, reason, activity_id, regarding_entity, regarding_id, owned_by_me, received_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	upsertSQL = insertSQL + `
 		ON CONFLICT (key) DO UPDATE SET
 			folder = excluded.folder, msgid_hash = excluded.msgid_hash, state = excluded.state,
 			reason = excluded.reason, activity_id = excluded.activity_id,
 			regarding_entity = excluded.regarding_entity, regarding_id = excluded.regarding_id,
 			owned_by_me = excluded.owned_by_me, received_at = excluded.received_at,
-			updated_at = excluded.updated_at`,
-		r.key, r.folder, r.hash, r.state, r.reason, r.activity, r.entity, r.regardID, r.owned, r.received, r.updated)
+			updated_at = excluded.updated_at`
+)
+
+func (r msgRow) args() []any {
+	return []any{r.key, r.folder, r.hash, r.state, r.reason, r.activity, r.entity, r.regardID, r.owned, r.received, r.updated}
+}
+
+// upsert writes r, replacing every column of an existing row.
+func upsert(ctx context.Context, x execer, r msgRow) error {
+	_, err := x.ExecContext(ctx, upsertSQL, r.args()...)
 	return err
 }
 
@@ -158,20 +167,24 @@ func (s *Store) PutMessages(ctx context.Context, ms []Message, keepExisting bool
 		return nil, wrap("put messages", err)
 	}
 	defer tx.Rollback()
+	query := upsertSQL
+	if keepExisting {
+		query = insertSQL + " ON CONFLICT (key) DO NOTHING"
+	}
+	// One statement prepared for the whole batch: preparing per row cost
+	// more than the inserts themselves.
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, wrap("put messages", err)
+	}
+	defer stmt.Close()
 	for _, r := range rows {
-		if keepExisting {
-			var one int
-			err := tx.QueryRowContext(ctx, "SELECT 1 FROM messages WHERE key = ?", r.key).Scan(&one)
-			if err == nil {
-				kept = append(kept, agent.MessageKey(r.key))
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, wrap("put messages", err)
-			}
-		}
-		if err := upsert(ctx, tx, r); err != nil {
+		res, err := stmt.ExecContext(ctx, r.args()...)
+		if err != nil {
 			return nil, wrap("put messages", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			kept = append(kept, agent.MessageKey(r.key))
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -185,8 +198,7 @@ func (s *Store) Message(ctx context.Context, key agent.MessageKey) (Message, boo
 	if err := checkKey(key); err != nil {
 		return Message{}, false, wrap("read message", err)
 	}
-	row := s.db.QueryRowContext(ctx, "SELECT "+msgColumns+" FROM messages WHERE key = ?", string(key))
-	return oneMessage("read message", row)
+	return oneMessage("read message", s.byKey.QueryRowContext(ctx, string(key)))
 }
 
 // MessageByHash returns a message with the given Message-ID hash, and

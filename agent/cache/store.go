@@ -76,6 +76,7 @@ type Store struct {
 	rebuilt bool             // the previous file was unreadable and was moved aside
 	writeMu sync.Mutex       // SQLite has one writer; queueing here avoids lock polling inside the process
 	now     func() time.Time // the clock for updated_at and created_at; replaced in tests
+	byKey   *sql.Stmt        // SELECT of one message by key: the pipeline asks it for every message
 }
 
 // Open opens the cache at path, creating it with mode 0600 if needed, and
@@ -144,6 +145,9 @@ func (s *Store) Close() error {
 	// Folding the WAL back keeps the file self-contained between runs; a
 	// failure here loses nothing, since the WAL is replayed on next open.
 	_, _ = s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	if s.byKey != nil {
+		s.byKey.Close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("cache: close: %w", err)
 	}
@@ -246,6 +250,10 @@ func openDB(path string, log *slog.Logger) (*Store, error) {
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if s.byKey, err = db.Prepare("SELECT " + msgColumns + " FROM messages WHERE key = ?"); err != nil {
+		db.Close()
+		return nil, classify("open "+path, err)
 	}
 	return s, nil
 }

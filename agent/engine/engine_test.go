@@ -20,6 +20,7 @@ import (
 	"crmsync/agent/crm/localcrm"
 	"crmsync/agent/maildir"
 	"crmsync/agent/sched"
+	"crmsync/agent/track"
 )
 
 // memSecrets stands in for the keychain, which app/ tests for real.
@@ -159,15 +160,15 @@ func (r *running) stop() {
 	r.store.Close()
 }
 
-func (h *harness) deliver(key, from, subject, id string) {
+func (h *harness) deliver(key agent.MessageKey, from, subject, id string) {
 	h.t.Helper()
 	msg := fmt.Sprintf("From: %s\r\nTo: alice@demo.local\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n\r\nHello.\r\n",
 		from, subject, id, time.Now().Format(time.RFC1123Z))
-	tmp := filepath.Join(h.mdir, "tmp", key)
+	tmp := filepath.Join(h.mdir, "tmp", string(key))
 	if err := os.WriteFile(tmp, []byte(msg), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := os.Rename(tmp, filepath.Join(h.mdir, "new", key)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(h.mdir, "new", string(key))); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -212,6 +213,15 @@ func mustUserID(h *harness, email string) string {
 	}
 	return strings.ToLower(id)
 }
+
+// k names test message n as a delivery agent would: the delivery time
+// first (now, so the message is inside the automatic tracking window).
+func k(n int) agent.MessageKey {
+	return agent.MessageKey(fmt.Sprintf("%d.M%dP1.t", testStart.Unix(), n))
+}
+
+// testStart is when the test binary started.
+var testStart = time.Now()
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -299,14 +309,14 @@ func TestSwitchOffStopsAllTraffic(t *testing.T) {
 	}
 	waitFor(t, "off", func() bool { return e.Status().State == agent.StateOff })
 	before := h.requests.Load()
-	h.deliver("1700000100.M1P1.t", "maria.campbell@contoso.example", "Contract draft", "off-1@contoso.example")
-	h.deliver("1700000101.M2P1.t", "someone@unknown.example", "Hello", "off-2@unknown.example")
+	h.deliver(k(100), "maria.campbell@contoso.example", "Contract draft", "off-1@contoso.example")
+	h.deliver(k(101), "someone@unknown.example", "Hello", "off-2@unknown.example")
 	waitFor(t, "the arrivals indexed", func() bool {
-		_, ok1 := e.mail.Folder("1700000100.M1P1.t")
-		_, ok2 := e.mail.Folder("1700000101.M2P1.t")
+		_, ok1 := e.mail.Folder(k(100))
+		_, ok2 := e.mail.Folder(k(101))
 		return ok1 && ok2
 	})
-	if err := e.Track(ctx, "1700000101.M2P1.t", nil); err != nil {
+	if err := e.Track(ctx, k(101), nil); err != nil {
 		t.Fatalf("Track while off: %v", err)
 	}
 	if st := e.Status(); st.Pending != 1 {
@@ -368,9 +378,9 @@ func TestQueuedWorkSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "off", func() bool { return e.Status().State == agent.StateOff })
-	h.deliver("1700000200.M1P1.t", "someone@unknown.example", "Keep me", "restart-1@unknown.example")
-	waitFor(t, "the arrival indexed", func() bool { _, ok := e.mail.Folder("1700000200.M1P1.t"); return ok })
-	if err := e.Track(ctx, "1700000200.M1P1.t", nil); err != nil {
+	h.deliver(k(200), "someone@unknown.example", "Keep me", "restart-1@unknown.example")
+	waitFor(t, "the arrival indexed", func() bool { _, ok := e.mail.Folder(k(200)); return ok })
+	if err := e.Track(ctx, k(200), nil); err != nil {
 		t.Fatal(err)
 	}
 	e.stop()
@@ -393,7 +403,7 @@ func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
 	h.settings.s.AutoTrack = agent.TrackAll
 	e := h.start()
 	h.signIn(e, "alice@demo.local", "demo-alice")
-	h.deliver("1700000300.M1P1.t", "someone@unknown.example", "Tracked before the crash", "relearn-1@unknown.example")
+	h.deliver(k(300), "someone@unknown.example", "Tracked before the crash", "relearn-1@unknown.example")
 	waitFor(t, "tracked", func() bool { return h.inCRM("<relearn-1@unknown.example>") == 1 })
 	waitFor(t, "the queue drained", func() bool { return e.Status().Pending == 0 })
 	e.stop()
@@ -437,8 +447,8 @@ func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 	clock := sched.NewFake(time.Now().Add(time.Hour))
 	e := h.startWith(clock)
 	h.signIn(e, "alice@demo.local", "demo-alice")
-	h.deliver("1700000400.M1P1.t", "someone@unknown.example", "Deleted in the CRM", "sync-1@unknown.example")
-	h.deliver("1700000401.M1P1.t", "someone@unknown.example", "Relinked in the CRM", "sync-2@unknown.example")
+	h.deliver(k(400), "someone@unknown.example", "Deleted in the CRM", "sync-1@unknown.example")
+	h.deliver(k(401), "someone@unknown.example", "Relinked in the CRM", "sync-2@unknown.example")
 	ctx := context.Background()
 	byKey := func() map[agent.MessageKey]agent.Item {
 		items, err := e.RecentItems(ctx, 10)
@@ -453,7 +463,7 @@ func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 	}
 	waitFor(t, "both tracked", func() bool {
 		m := byKey()
-		return m["1700000400.M1P1.t"].ActivityID != "" && m["1700000401.M1P1.t"].ActivityID != ""
+		return m[k(400)].ActivityID != "" && m[k(401)].ActivityID != ""
 	})
 	items := byKey()
 	alice, err := crm.New(crm.Config{URL: h.url})
@@ -463,17 +473,17 @@ func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 	if err := alice.SignIn(ctx, "alice@demo.local", "demo-alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.DeleteActivity(ctx, crm.ActivityID(items["1700000400.M1P1.t"].ActivityID)); err != nil {
+	if err := alice.DeleteActivity(ctx, crm.ActivityID(items[k(400)].ActivityID)); err != nil {
 		t.Fatal(err)
 	}
 	account := &agent.RecordRef{Entity: "account", ID: strings.ToLower(localcrm.DemoID("account", "Contoso Ltd"))}
-	if err := alice.SetRegarding(ctx, crm.ActivityID(items["1700000401.M1P1.t"].ActivityID), account); err != nil {
+	if err := alice.SetRegarding(ctx, crm.ActivityID(items[k(401)].ActivityID), account); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(13 * time.Minute)
 	waitFor(t, "the sync to learn both changes", func() bool {
 		m := byKey()
-		gone, relinked := m["1700000400.M1P1.t"], m["1700000401.M1P1.t"]
+		gone, relinked := m[k(400)], m[k(401)]
 		return gone.ActivityID == "" && gone.Track == agent.Untracked &&
 			relinked.Regarding != nil && relinked.Regarding.ID == account.ID
 	})
@@ -495,4 +505,20 @@ func TestSyncInterval(t *testing.T) {
 			t.Errorf("syncInterval(%d, %v ago) = %v, want %v", tt.arrivals, now.Sub(tt.lastBusy), got, tt.want)
 		}
 	}
+}
+
+// TestOldMailDecidedWithoutReading: a message delivered long before the
+// lookback window is decided from its Maildir name alone; its file is not
+// even opened (here it is unreadable, and the reason is still "too old").
+func TestOldMailDecidedWithoutReading(t *testing.T) {
+	h := newHarness(t)
+	key := agent.MessageKey(fmt.Sprintf("%d.M1P1.t", time.Now().AddDate(-1, 0, 0).Unix()))
+	if err := os.WriteFile(filepath.Join(h.mdir, "cur", string(key)+":2,S"), []byte("\x00\x01 not a message"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	e := h.start()
+	waitFor(t, "the decision", func() bool {
+		m, ok, err := e.store.Message(context.Background(), key)
+		return err == nil && ok && m.Reason == int(track.ReasonTooOld) && m.State == agent.Untracked
+	})
 }

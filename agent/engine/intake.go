@@ -94,6 +94,15 @@ func (e *Engine) decide(ctx context.Context, j job) result {
 		r.err = errKnown
 		return r
 	}
+	// Maildir writers put the delivery time at the start of the name. A
+	// message delivered well before the lookback window is never tracked
+	// automatically, so it is decided without opening the file: on a first
+	// start that is nearly the whole mailbox.
+	if kt := keyTime(j.key); !kt.IsZero() && e.clock.Now().Sub(kt) > e.o.Lookback+24*time.Hour {
+		r.received = kt
+		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
+		return r
+	}
 	env, err := e.mail.Envelope(j.key)
 	if err != nil {
 		r.err = errors.Join(errUnreadable, err)
