@@ -87,20 +87,21 @@ func (e *Engine) decider(ctx context.Context) error {
 
 func (e *Engine) decide(ctx context.Context, j job) result {
 	r := result{job: j}
+	// Maildir writers put the delivery time at the start of the name. A
+	// message delivered well before the lookback window is never tracked
+	// automatically, so it is decided without opening the file: on a first
+	// start that is nearly the whole mailbox. A row already written for the
+	// key is kept: batched decisions are inserted, never overwritten.
+	if kt := keyTime(j.key); !kt.IsZero() && e.clock.Now().Sub(kt) > e.o.Lookback+24*time.Hour {
+		r.received = kt
+		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
+		return r
+	}
 	if _, known, err := e.o.Store.Message(ctx, j.key); err != nil {
 		r.err = err
 		return r
 	} else if known {
 		r.err = errKnown
-		return r
-	}
-	// Maildir writers put the delivery time at the start of the name. A
-	// message delivered well before the lookback window is never tracked
-	// automatically, so it is decided without opening the file: on a first
-	// start that is nearly the whole mailbox.
-	if kt := keyTime(j.key); !kt.IsZero() && e.clock.Now().Sub(kt) > e.o.Lookback+24*time.Hour {
-		r.received = kt
-		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
 		return r
 	}
 	env, err := e.mail.Envelope(j.key)

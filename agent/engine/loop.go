@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"time"
 
 	"crmsync/agent"
@@ -29,15 +30,17 @@ type loop struct {
 	queued  map[agent.MessageKey]bool
 	waiting map[agent.MessageKey]bool // undecided until the CRM answers
 
-	arrivals  int       // messages that arrived since the last sync
-	lastBusy  time.Time // when mail last arrived
-	syncTimer interface{ Stop() bool }
-	syncC     <-chan time.Time
-	syncing   bool
-	syncDone  chan syncResult
-	scanTick  <-chan time.Time
-	lastScan  [2]int
-	relearned bool // the IDs of a rebuilt cache were asked of the CRM
+	arrivals   int       // messages that arrived since the last sync
+	lastBusy   time.Time // when mail last arrived
+	syncTimer  interface{ Stop() bool }
+	syncC      <-chan time.Time
+	syncing    bool
+	syncDone   chan syncResult
+	scanTick   <-chan time.Time // nil once the scan is done: an idle agent does not wake up for it
+	scanTicker *time.Ticker
+	lastScan   [2]int
+	relearned  bool // the IDs of a rebuilt cache were asked of the CRM
+	burst      int  // messages queued since the backlog was last empty
 
 	mailStop   context.CancelFunc // stops the current Maildir source; nil if none
 	mailErr    string             // why no mail is watched; "" when it is
@@ -49,9 +52,9 @@ func (l *loop) run(ctx context.Context) error {
 	l.syncDone = make(chan syncResult, 1)
 	l.publishStatus(ctx)
 	l.armSync()
-	tick := time.NewTicker(250 * time.Millisecond) // scan progress, coalesced
-	defer tick.Stop()
-	l.scanTick = tick.C
+	l.scanTicker = time.NewTicker(250 * time.Millisecond) // scan progress, coalesced
+	defer l.scanTicker.Stop()
+	l.scanTick = l.scanTicker.C
 	for {
 		var work chan job
 		var next job
@@ -104,6 +107,7 @@ func (l *loop) onChange(ctx context.Context, c maildir.Change) {
 	}
 	l.queued[c.Key] = true
 	l.backlog = append(l.backlog, job{key: c.Key, folder: c.Folder})
+	l.burst++
 	l.arrivals++
 	l.lastBusy = l.e.clock.Now()
 }
@@ -173,6 +177,7 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 		l.e.box.Kick()
 		shown = append(shown, r)
 	}
+	defer l.afterBurst()
 	kept := map[agent.MessageKey]bool{}
 	if len(skips) > 0 {
 		k, err := l.e.o.Store.PutMessages(ctx, skips, true)
@@ -319,9 +324,14 @@ func (l *loop) publishStatus(ctx context.Context) {
 	l.e.publishStatusSnapshot()
 }
 
-// publishScan publishes scan progress when it moved.
+// publishScan publishes scan progress when it moved, and stops the
+// progress ticker when the scan is complete.
 func (l *loop) publishScan() {
 	done, total := l.e.mail.Progress()
+	if total > 0 && done >= total {
+		l.scanTick = nil
+		l.scanTicker.Stop()
+	}
 	if [2]int{done, total} == l.lastScan {
 		return
 	}
@@ -365,4 +375,21 @@ func (l *loop) fetchName(ctx context.Context, userID string) {
 			}
 		})
 	}()
+}
+
+// bigBurst is the backlog size after which the engine hands memory back.
+const bigBurst = 5000
+
+// afterBurst runs when a large backlog (an initial scan) has been decided:
+// the garbage of reading it would otherwise stay resident, and the runtime
+// would spend minutes of background CPU returning it piecemeal.
+func (l *loop) afterBurst() {
+	if len(l.queued) > 0 || len(l.backlog) > 0 {
+		return
+	}
+	if l.burst >= bigBurst {
+		l.queued = map[agent.MessageKey]bool{} // drop the grown buckets
+		go debug.FreeOSMemory()
+	}
+	l.burst = 0
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"crmsync/agent"
 	"crmsync/agent/maildir"
@@ -77,6 +78,10 @@ func (l *loop) startMail(ctx context.Context) {
 	}
 	m := l.e.o.NewMail(root, l.settings.Folders)
 	l.e.mail.set(m)
+	if l.scanTicker != nil {
+		l.scanTicker.Reset(250 * time.Millisecond)
+		l.scanTick = l.scanTicker.C
+	}
 	mctx, cancel := context.WithCancel(ctx)
 	l.mailStop = cancel
 	failed := l.mailFailed

@@ -1,0 +1,590 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/cache"
+	"crmsync/agent/crm"
+	"crmsync/agent/crm/localcrm"
+	"crmsync/agent/engine"
+)
+
+// The chaos suite: each scenario causes a real fault (a port that closes,
+// a kill -9, a server that throttles or hangs, bytes written into the
+// cache) and checks that every arrival is tracked exactly once. make test
+// runs the short forms; make chaos (CRMSYNC_CHAOS=long) the long ones.
+// Each prints one line: chaos NAME ok|FAIL DETAIL.
+
+func long() bool { return os.Getenv("CRMSYNC_CHAOS") == "long" }
+
+func pick(short, lng int) int {
+	if long() {
+		return lng
+	}
+	return short
+}
+
+func report(t *testing.T, name string, ok bool, detail string, args ...any) {
+	t.Helper()
+	verdict := "ok"
+	if !ok {
+		verdict = "FAIL"
+		t.Errorf("chaos %s: "+detail, append([]any{name}, args...)...)
+	}
+	fmt.Printf("chaos %s %s "+detail+"\n", append([]any{name, verdict}, args...)...)
+}
+
+// flakyCRM is the local CRM on a fixed loopback port that can go down
+// (connections refused) and come back.
+type flakyCRM struct {
+	srv  *localcrm.Server
+	addr string
+	mu   sync.Mutex
+	hs   *http.Server
+	reqs atomic.Int64
+	wrap func(http.Handler) http.Handler
+	bob  *crm.HTTPClient // signed in once: a sign-in per poll would be throttled
+}
+
+func newFlakyCRM(t *testing.T, opts localcrm.Options) *flakyCRM {
+	t.Helper()
+	opts.PasswordIterations = 1000
+	srv, err := localcrm.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SeedDemo(); err != nil {
+		t.Fatal(err)
+	}
+	f := &flakyCRM{srv: srv}
+	f.up(t)
+	t.Cleanup(func() { f.down(); srv.Close() })
+	return f
+}
+
+func (f *flakyCRM) up(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	addr := f.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	f.addr = ln.Addr().String()
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.reqs.Add(1)
+		f.srv.ServeHTTP(w, r)
+	})
+	if f.wrap != nil {
+		h = f.wrap(h)
+	}
+	f.hs = &http.Server{Handler: h}
+	go f.hs.Serve(ln)
+}
+
+func (f *flakyCRM) down() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hs != nil {
+		f.hs.Close()
+		f.hs = nil
+	}
+}
+
+func (f *flakyCRM) url() string { return "http://" + f.addr }
+
+// activities counts alice's activities per Message-ID, read by bob.
+func (f *flakyCRM) activities(t *testing.T) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	if f.bob == nil {
+		c, err := crm.New(crm.Config{URL: f.url(), MaxRetries: 10, MaxRetryWait: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SignIn(ctx, "bob@demo.local", "demo-bob"); err != nil {
+			t.Fatal(err)
+		}
+		f.bob = c
+	}
+	c := f.bob
+	alice, _ := f.srv.UserID("alice@demo.local")
+	infos, err := c.OwnedActivities(ctx, strings.ToLower(alice), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, in := range infos {
+		out[in.MessageID]++
+	}
+	return out
+}
+
+// chaosEngine is an in-process engine tracking all mail (every arrival
+// must become exactly one activity).
+type chaosEngine struct {
+	*engine.Engine
+	store  *cache.Store
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startChaosEngine(t *testing.T, dataDir, mdir string) *chaosEngine {
+	t.Helper()
+	store, err := cache.Open(filepath.Join(dataDir, "cache.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig(filepath.Join(dataDir, "settings.json"))
+	s, _ := cfg.Load()
+	s.MaildirPath, s.AutoTrack = mdir, agent.TrackAll
+	if err := cfg.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{Store: store, NewMail: newMail(nil), Settings: cfg,
+		Secrets: &accountSecrets{Keychain: &Keychain{Service: "crmsync-chaos", Account: cfg.Account}, cfg: cfg},
+		NewClient: func(u string) (*crm.HTTPClient, error) {
+			return crm.New(crm.Config{URL: u, Timeout: 3 * time.Second, MaxRetries: -1})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ce := &chaosEngine{Engine: e, store: store, cancel: cancel, done: make(chan error, 1)}
+	go func() { ce.done <- e.Run(ctx) }()
+	t.Cleanup(ce.stop)
+	return ce
+}
+
+func (c *chaosEngine) stop() {
+	if c.cancel == nil {
+		return
+	}
+	c.cancel()
+	c.cancel = nil
+	<-c.done
+	c.store.Close()
+}
+
+func (c *chaosEngine) signIn(t *testing.T, url, password string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.SignIn(ctx, agent.Credentials{CRMURL: url, Username: "alice@demo.local", Secret: password, NoSave: true}); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+}
+
+// burst delivers n messages from a stranger with Message-IDs prefix-i.
+func burst(t *testing.T, mdir, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		deliver(t, mdir, "", fmt.Sprintf("%d.%s%dP1.chaos", time.Now().Unix(), prefix, i),
+			message("someone@unknown.example", "alice@demo.local", "Chaos "+prefix, fmt.Sprintf("%s-%d@chaos.example", prefix, i), time.Now(), "body"))
+	}
+}
+
+// tally compares the activities with the n expected Message-IDs.
+func tally(got map[string]int, prefix string, n int) (activities, dups, lost int) {
+	for i := range n {
+		c := got[fmt.Sprintf("<%s-%d@chaos.example>", prefix, i)]
+		activities += c
+		if c == 0 {
+			lost++
+		}
+		if c > 1 {
+			dups += c - 1
+		}
+	}
+	return
+}
+
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// TestChaosOutage: the CRM's port closes while mail arrives; when it is
+// back, every arrival is tracked exactly once.
+func TestChaosOutage(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	n := pick(30, 300)
+	f.down()
+	burst(t, mdir, "outage", n)
+	time.Sleep(time.Duration(pick(2, 5)) * time.Second)
+	maxQueue := e.Status().Pending
+	f.up(t)
+	back := time.Now()
+	ok := waitUntil(90*time.Second, func() bool { a, _, _ := tally(f.activities(t), "outage", n); return a >= n && e.Status().Pending == 0 })
+	a, dups, lost := tally(f.activities(t), "outage", n)
+	report(t, "outage", ok && dups == 0 && lost == 0, "arrivals=%d activities=%d duplicates=%d lost=%d max_queue=%d recovery=%s",
+		n, a, dups, lost, maxQueue, time.Since(back).Round(100*time.Millisecond))
+}
+
+// TestChaosPasswordChanged: the password changes on the server mid-burst;
+// the agent asks to sign in again, loses nothing, and resumes.
+func TestChaosPasswordChanged(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	n := pick(20, 200)
+	burst(t, mdir, "pw", n/2)
+	if err := f.srv.SetPassword("alice@demo.local", "changed-on-server"); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.RevokeTokens("alice@demo.local")
+	burst(t, mdir, "pwb", n-n/2)
+	needs := waitUntil(30*time.Second, func() bool { return e.Status().State == agent.StateNeedsSignIn })
+	e.signIn(t, f.url(), "changed-on-server")
+	ok := waitUntil(90*time.Second, func() bool {
+		a1, _, _ := tally(f.activities(t), "pw", n/2)
+		a2, _, _ := tally(f.activities(t), "pwb", n-n/2)
+		return a1+a2 >= n && e.Status().Pending == 0
+	})
+	got := f.activities(t)
+	a1, d1, l1 := tally(got, "pw", n/2)
+	a2, d2, l2 := tally(got, "pwb", n-n/2)
+	report(t, "password-changed", needs && ok && d1+d2 == 0 && l1+l2 == 0, "arrivals=%d activities=%d duplicates=%d lost=%d needs_sign_in=%v",
+		n, a1+a2, d1+d2, l1+l2, needs)
+}
+
+// TestChaosThrottled: the CRM answers 429 with Retry-After to most
+// requests; every arrival is still tracked once, and no request is sent
+// while a Retry-After is running.
+func TestChaosThrottled(t *testing.T) {
+	type hit struct {
+		at     time.Time
+		status int
+		retry  time.Duration
+		what   string
+	}
+	var mu sync.Mutex
+	var hits []hit
+	f := &flakyCRM{}
+	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000, RateLimit: 15, RateWindow: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SeedDemo()
+	f.srv = srv
+	f.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusWriter{ResponseWriter: w, status: 200}
+			at := time.Now()
+			h.ServeHTTP(rec, r)
+			ra, _ := time.ParseDuration(rec.Header().Get("Retry-After") + "s")
+			mu.Lock()
+			hits = append(hits, hit{at, rec.status, ra, r.Method + " " + r.URL.Path})
+			mu.Unlock()
+		})
+	}
+	f.up(t)
+	t.Cleanup(func() { f.down(); srv.Close() })
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	n := pick(15, 100)
+	burst(t, mdir, "throttle", n)
+	// Only the agent talks to the CRM until it is done: the check below
+	// holds its requests alone against the Retry-Afters it was given.
+	ok := waitUntil(3*time.Minute, func() bool {
+		counts, err := e.store.CountByState(context.Background())
+		return err == nil && counts[agent.Tracked] >= n && e.Status().Pending == 0
+	})
+	mu.Lock()
+	seen := append([]hit(nil), hits...)
+	mu.Unlock()
+	a, dups, lost := tally(f.activities(t), "throttle", n)
+	throttled, early := 0, 0
+	for i, h := range seen {
+		if h.status != http.StatusTooManyRequests {
+			continue
+		}
+		throttled++
+		// Requests already on the wire when the 429 was sent may land just
+		// after it; anything later inside the window was sent too early.
+		for _, later := range seen[i+1:] {
+			if d := later.at.Sub(h.at); d > 100*time.Millisecond && d < h.retry-100*time.Millisecond {
+				early++
+				if early < 5 {
+					t.Logf("429 at %s (%s, retry %s) then %s after %s (%d)", h.at.Format("05.000"), h.what, h.retry, later.what, d, later.status)
+				}
+			}
+		}
+	}
+	report(t, "throttled", ok && dups == 0 && lost == 0 && early == 0 && throttled > 0,
+		"arrivals=%d activities=%d duplicates=%d lost=%d answered_429=%d sent_before_retry_after=%d", n, a, dups, lost, throttled, early)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// TestChaosHangingCRM: a CRM that accepts connections and never answers
+// costs timeouts, not goroutines or connections.
+func TestChaosHangingCRM(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	var open atomic.Int64
+	hang := make(chan struct{})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			open.Add(1)
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer open.Add(-1)
+				buf := make([]byte, 4096)
+				c.SetReadDeadline(time.Now().Add(time.Minute))
+				for {
+					if _, err := c.Read(buf); err != nil {
+						c.Close()
+						return
+					}
+					select {
+					case <-hang:
+						c.Close()
+						return
+					default:
+					}
+				}
+			}()
+		}
+	}()
+	defer func() { close(hang); ln.Close() }()
+	before := goroutines()
+	c, err := crm.New(crm.Config{URL: "http://" + ln.Addr().String(), Timeout: 300 * time.Millisecond, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := pick(10, 50)
+	failed := 0
+	start := time.Now()
+	for range calls {
+		if err := c.SignIn(context.Background(), "a@b.example", "pw"); err != nil {
+			failed++
+		}
+	}
+	elapsed := time.Since(start)
+	c.CloseIdle()
+	settled := waitUntil(5*time.Second, func() bool { return goroutines() <= before+2 && open.Load() == 0 })
+	report(t, "hanging-crm", failed == calls && settled && elapsed < time.Duration(calls)*time.Second,
+		"calls=%d timed_out=%d elapsed=%s goroutines_before=%d after=%d open_connections=%d", calls, failed, elapsed.Round(10*time.Millisecond), before, goroutines(), open.Load())
+}
+
+// TestChaosCorruptCache: random bytes written into the cache between runs;
+// the agent starts anyway (rebuilding) and tracks nothing twice.
+func TestChaosCorruptCache(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	n := pick(10, 100)
+	burst(t, mdir, "corrupt", n)
+	waitUntil(60*time.Second, func() bool { a, _, _ := tally(f.activities(t), "corrupt", n); return a >= n })
+	e.stop()
+	path := filepath.Join(data, "cache.db")
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 8192)
+	rand.Read(junk)
+	fh.WriteAt(junk, 4096)
+	fh.Close()
+	e2 := startChaosEngine(t, data, mdir)
+	e2.signIn(t, f.url(), "demo-alice")
+	burst(t, mdir, "corrupt2", n)
+	ok := waitUntil(60*time.Second, func() bool {
+		a, _, _ := tally(f.activities(t), "corrupt2", n)
+		return a >= n && e2.Status().Pending == 0
+	})
+	got := f.activities(t)
+	a1, d1, l1 := tally(got, "corrupt", n)
+	a2, d2, l2 := tally(got, "corrupt2", n)
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	report(t, "corrupt-cache", ok && d1+d2 == 0 && l1+l2 == 0 && e2.store.Rebuilt() && len(aside) == 1,
+		"arrivals=%d activities=%d duplicates=%d lost=%d rebuilt=%v kept_aside=%d", 2*n, a1+a2, d1+d2, l1+l2, e2.store.Rebuilt(), len(aside))
+}
+
+// TestChaosKill9 kills the headless agent with SIGKILL at random moments
+// during a burst, restarting it each time; afterwards every arrival is one
+// activity and the outbox is empty.
+func TestChaosKill9(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "crmsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "crmsync").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), shortDir(t)
+	n, kills := pick(100, 1000), pick(3, 20)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--crm", f.url(), "--user", "alice@demo.local", "--maildir", mdir, "--data", data, "--password-stdin")
+		cmd.Stdin = strings.NewReader("demo-alice\n")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+data)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// Track everything, so each arrival must become an activity.
+	cfg := NewConfig(filepath.Join(data, "settings.json"))
+	s, _ := cfg.Load()
+	s.AutoTrack = agent.TrackAll
+	cfg.Save(s)
+	cmd := start()
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		for i := range n {
+			deliver(t, mdir, "", fmt.Sprintf("%d.kill%dP1.chaos", time.Now().Unix(), i),
+				message("someone@unknown.example", "alice@demo.local", "Kill", fmt.Sprintf("kill-%d@chaos.example", i), time.Now(), "body"))
+			time.Sleep(time.Duration(pick(20, 8)) * time.Millisecond)
+		}
+	}()
+	for range kills {
+		ms, _ := rand.Int(rand.Reader, big.NewInt(600))
+		time.Sleep(time.Duration(200+ms.Int64()) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		cmd = start()
+	}
+	<-delivered
+	ok := waitUntil(3*time.Minute, func() bool { a, _, _ := tally(f.activities(t), "kill", n); return a >= n })
+	// Drained: the control socket reports nothing pending.
+	drained := waitUntil(time.Minute, func() bool {
+		_, out, _ := runIn(t, "", "status", "--data", data)
+		return pendingZero(out)
+	})
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	a, dups, lost := tally(f.activities(t), "kill", n)
+	report(t, "kill-9", ok && drained && dups == 0 && lost == 0, "arrivals=%d kills=%d activities=%d duplicates=%d lost=%d outbox_drained=%v",
+		n, kills, a, dups, lost, drained)
+}
+
+func pendingZero(status string) bool {
+	for _, line := range strings.Split(status, "\n") {
+		if strings.HasPrefix(line, "Pending:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "Pending:")) == "0"
+		}
+	}
+	return false
+}
+
+// TestChaosFloodAndOddMail: thousands of files arrive at once, among them
+// malformed messages; every one is decided or refused with a reason, and a
+// normal message after them is still decided.
+func TestChaosFloodAndOddMail(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	cfg := NewConfig(filepath.Join(data, "settings.json"))
+	s, _ := cfg.Load()
+	s.MaildirPath, s.AutoTrack = mdir, agent.TrackNone
+	cfg.Save(s)
+	e := startChaosEngine(t, data, mdir)
+	// startChaosEngine sets TrackAll; switch to none so the flood is local.
+	none := agent.TrackNone
+	if _, err := e.UpdateSettings(context.Background(), agent.SettingsPatch{AutoTrack: &none}); err != nil {
+		t.Fatal(err)
+	}
+	e.signIn(t, f.url(), "demo-alice")
+	n := pick(2000, 10000)
+	now := time.Now().Unix()
+	for i := range n {
+		name := fmt.Sprintf("%d.flood%dP1.chaos", now, i)
+		if err := os.WriteFile(filepath.Join(mdir, "new", name), []byte(message("x@y.example", "alice@demo.local", "Flood", fmt.Sprintf("flood-%d@chaos.example", i), time.Now(), "b")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	odd := oddMessages()
+	for i, m := range odd {
+		if err := os.WriteFile(filepath.Join(mdir, "new", fmt.Sprintf("%d.odd%dP1.chaos", now, i)), m, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := n + len(odd)
+	start := time.Now()
+	ok := waitUntil(2*time.Minute, func() bool {
+		counts, err := e.store.CountByState(context.Background())
+		if err != nil {
+			return false
+		}
+		sum := 0
+		for _, c := range counts {
+			sum += c
+		}
+		return sum >= total
+	})
+	elapsed := time.Since(start)
+	deliver(t, mdir, "", fmt.Sprintf("%d.after%dP1.chaos", now, 0), message("z@y.example", "alice@demo.local", "After", "after@chaos.example", time.Now(), "b"))
+	after := waitUntil(30*time.Second, func() bool {
+		_, found, _ := e.store.Message(context.Background(), agent.MessageKey(fmt.Sprintf("%d.after0P1.chaos", now)))
+		return found
+	})
+	report(t, "flood-and-odd-mail", ok && after, "files=%d odd=%d decided_in=%s queue_not_blocked=%v", n, len(odd), elapsed.Round(10*time.Millisecond), after)
+}
+
+// oddMessages are real-world-shaped messages that break naive parsers.
+func oddMessages() [][]byte {
+	var many strings.Builder
+	for i := range 500 {
+		fmt.Fprintf(&many, "r%d@many.example, ", i)
+	}
+	huge := "X-Big: " + strings.Repeat("a", 2<<20) + "\r\n"
+	return [][]byte{
+		[]byte("From: M\xfcller <m@x.example>\r\nSubject: Gr\xfc\xdfe\r\nMessage-ID: <8bit@x>\r\n\r\nbody"),
+		[]byte("From: =?utf-8?B?broken!!?= <b@x.example>\r\nSubject: =?iso-8859-1?Q?caf=E9_=?= =?bogus?X?zz?=\r\n\r\nbody"),
+		[]byte("From: a@x.example\r\n" + huge + "Subject: huge header\r\n\r\nbody"),
+		[]byte("From: nul\x00@x.example\r\nSubject: N\x00UL\r\n\r\nbody"),
+		[]byte("Subject: no sender at all\r\nTo: alice@demo.local\r\n\r\nbody"),
+		[]byte("From: a@x.example\r\nTo: " + many.String() + "\r\nSubject: 500 recipients\r\n\r\nbody"),
+		[]byte("From: a@x.example\r\nTo: outer: inner: a@b.example;, c@d.example;\r\nSubject: nested groups\r\n\r\nbody"),
+		[]byte(""),
+		[]byte("\r\n\r\njust a body"),
+	}
+}
+
+func goroutines() int { return runtime.NumGoroutine() }
