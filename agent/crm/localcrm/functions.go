@@ -238,7 +238,7 @@ func (c *call) checkIncomingEmail(args map[string]any) error {
 		})
 		return nil
 	}
-	dups, err := findByMessageID(c.ctx, c.s.st.db, strs["MessageId"])
+	dups, err := findByMessageID(c.ctx, c.s.st.db, strs["MessageId"], false)
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (c *call) checkPromoteEmail(args map[string]any) error {
 		}
 		dir = int(f)
 	}
-	dups, err := findByMessageID(c.ctx, c.s.st.db, mid)
+	dups, err := findByMessageID(c.ctx, c.s.st.db, mid, false)
 	if err != nil {
 		return err
 	}
@@ -630,7 +630,7 @@ func (c *call) deliverEmail(ent *entity, boundID string) error {
 				return err
 			}
 		}
-		dups, err := findByMessageID(c.ctx, tx, p["MessageId"])
+		dups, err := findByMessageID(c.ctx, tx, p["MessageId"], false)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package localcrm
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,34 @@ func TestConcurrentClients(t *testing.T) {
 	}
 	if r := e.req("GET", "emails?$count=true&$select=activityid", tokens[0], nil); r.body["@odata.count"] != float64(40) {
 		t.Fatalf("count: %v", r.body["@odata.count"])
+	}
+}
+
+// TestMessageIDFilter: a messageid filter is answered from the index
+// (the fast path) with the same rows the full filter gives: ASCII case
+// ignored, the other and-ed terms still applied, "or" not short-cut.
+func TestMessageIDFilter(t *testing.T) {
+	e := newEnv(t, Options{})
+	tok := e.signIn("alice@demo.local", "demo-alice")
+	e.createEmail(tok, map[string]any{"subject": "fast", "messageid": "<Fast@Path.example>"})
+	e.createEmail(tok, map[string]any{"subject": "other", "messageid": "<other@path.example>"})
+	for _, tt := range []struct {
+		filter string
+		want   int
+	}{
+		{"messageid eq '<Fast@Path.example>'", 1},
+		{"messageid eq '<fast@path.example>'", 1},
+		{"'<FAST@PATH.EXAMPLE>' eq messageid", 1},
+		{"messageid eq '<fast@path.example>' and subject eq 'nope'", 0},
+		{"messageid eq '<fast@path.example>' or subject eq 'other'", 2},
+		{"messageid eq '<missing@path.example>'", 0},
+	} {
+		r := e.req("GET", "emails?$select=subject&$filter="+url.QueryEscape(tt.filter), tok, nil)
+		if got := len(r.values()); got != tt.want {
+			t.Errorf("%s: %d rows, want %d", tt.filter, got, tt.want)
+		}
+	}
+	if _, ok := messageIDEq(nil); ok {
+		t.Error("no filter must not take the fast path")
 	}
 }

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_seq ON records (entityset, seq);
 CREATE INDEX IF NOT EXISTS records_messageid ON records (messageid) WHERE messageid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_messageid_nocase ON records (messageid COLLATE NOCASE) WHERE messageid IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS parties (
 	id                  TEXT PRIMARY KEY,

@@ -275,11 +275,15 @@ func listRecords(ctx context.Context, q queryer, set string) ([]*record, error) 
 	return out, nil
 }
 
-// findByMessageID returns the emails whose messageid is exactly m (case
-// matters, as SQLite compares text byte by byte), oldest first.
-func findByMessageID(ctx context.Context, q queryer, m string) ([]*record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+recordCols+` FROM records
-		WHERE messageid = ? AND entityset = 'emails' ORDER BY seq`, m)
+// findByMessageID returns the emails whose messageid is m, oldest first.
+// Case matters unless fold is set: duplicate detection compares bytes, an
+// OData eq filter ignores (ASCII) case. Each way has its index.
+func findByMessageID(ctx context.Context, q queryer, m string, fold bool) ([]*record, error) {
+	query := `SELECT ` + recordCols + ` FROM records WHERE messageid = ? AND entityset = 'emails' ORDER BY seq`
+	if fold {
+		query = `SELECT ` + recordCols + ` FROM records WHERE messageid = ? COLLATE NOCASE AND entityset = 'emails' ORDER BY seq`
+	}
+	rows, err := q.QueryContext(ctx, query, m)
 	if err != nil {
 		return nil, fmt.Errorf("localcrm: find message id: %w", err)
 	}
