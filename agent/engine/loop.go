@@ -41,6 +41,7 @@ type loop struct {
 	lastScan   [2]int
 	relearned  bool // the IDs of a rebuilt cache were asked of the CRM
 	burst      int  // messages queued since the backlog was last empty
+	sent       int  // messages uploaded since the outbox was last empty
 
 	mailStop   context.CancelFunc // stops the current Maildir source; nil if none
 	mailErr    string             // why no mail is watched; "" when it is
@@ -263,6 +264,9 @@ func (l *loop) redecide() {
 // onOutcome shows what became of an action.
 func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	l.refreshPending(ctx)
+	if o.Final && o.Sent != nil {
+		l.sent++
+	}
 	if o.Final && o.Err == nil && o.Sent != nil {
 		l.e.disclose(agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent, BodySent: true})
 	}
@@ -286,6 +290,12 @@ func (l *loop) refreshPending(ctx context.Context) {
 	n, err := l.e.o.Store.Pending(ctx)
 	if err != nil {
 		return
+	}
+	if n == 0 && l.sent >= bigSend {
+		// A burst of tracking read whole messages; hand that memory back
+		// now rather than keep it resident while idle.
+		l.sent = 0
+		go debug.FreeOSMemory()
 	}
 	l.e.mu.Lock()
 	changed := l.e.status.Pending != n
@@ -377,8 +387,12 @@ func (l *loop) fetchName(ctx context.Context, userID string) {
 	}()
 }
 
-// bigBurst is the backlog size after which the engine hands memory back.
-const bigBurst = 5000
+// bigBurst and bigSend are the backlog and upload counts after which the
+// engine hands memory back to the system.
+const (
+	bigBurst = 5000
+	bigSend  = 50
+)
 
 // afterBurst runs when a large backlog (an initial scan) has been decided:
 // the garbage of reading it would otherwise stay resident, and the runtime
