@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"crmsync/agent"
+	"crmsync/agent/agenttest"
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
@@ -22,48 +22,6 @@ import (
 	"crmsync/agent/sched"
 	"crmsync/agent/track"
 )
-
-// memSecrets stands in for the keychain, which app/ tests for real.
-type memSecrets struct {
-	mu sync.Mutex
-	c  *agent.Credentials
-}
-
-func (m *memSecrets) Load(context.Context) (agent.Credentials, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.c == nil {
-		return agent.Credentials{}, agent.ErrNoCredentials
-	}
-	return *m.c, nil
-}
-
-func (m *memSecrets) Save(_ context.Context, c agent.Credentials) error {
-	m.mu.Lock()
-	m.c = &c
-	m.mu.Unlock()
-	return nil
-}
-
-func (m *memSecrets) Delete(context.Context) error {
-	m.mu.Lock()
-	m.c = nil
-	m.mu.Unlock()
-	return nil
-}
-
-// memSettings stands in for the settings file, which app/ tests for real.
-type memSettings struct {
-	mu sync.Mutex
-	s  agent.Settings
-}
-
-func (m *memSettings) Load() (agent.Settings, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.s, nil
-}
-func (m *memSettings) Save(s agent.Settings) error { m.mu.Lock(); m.s = s; m.mu.Unlock(); return nil }
 
 // harness is an engine against a local CRM on loopback, a real cache file
 // and a real Maildir. Every request that reaches the CRM is counted.
@@ -74,8 +32,8 @@ type harness struct {
 	requests atomic.Int64
 	mdir     string
 	dbPath   string
-	secrets  *memSecrets
-	settings *memSettings
+	secrets  *agenttest.Secrets
+	settings *agenttest.Settings
 }
 
 func newHarness(t *testing.T) *harness {
@@ -87,7 +45,7 @@ func newHarness(t *testing.T) *harness {
 	if err := srv.SeedDemo(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, crm: srv, secrets: &memSecrets{}, settings: &memSettings{s: agent.Settings{ConnectionEnabled: true}}}
+	h := &harness{t: t, crm: srv, secrets: &agenttest.Secrets{}, settings: agenttest.NewSettings(agent.Settings{ConnectionEnabled: true})}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
 		srv.ServeHTTP(w, r)
@@ -131,7 +89,7 @@ func (h *harness) startWith(clock sched.Clock) *running {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.settings.s.MaildirPath = h.mdir
+	h.settings.Update(func(s *agent.Settings) { s.MaildirPath = h.mdir })
 	e, err := New(Options{Store: store, NewMail: func(root string, folders []string) Mail {
 		return maildir.New(maildir.Options{Root: root, Folders: folders, Debounce: 10 * time.Millisecond})
 	}, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log,
@@ -385,7 +343,7 @@ func TestQueuedWorkSurvivesRestart(t *testing.T) {
 	}
 	e.stop()
 
-	h.settings.s.ConnectionEnabled = true
+	h.settings.Update(func(s *agent.Settings) { s.ConnectionEnabled = true })
 	e2 := h.start()
 	waitFor(t, "the queued track done after restart", func() bool { return h.inCRM("<restart-1@unknown.example>") == 1 })
 	waitFor(t, "the queue drained", func() bool { return e2.Status().Pending == 0 })
@@ -400,7 +358,7 @@ func TestQueuedWorkSurvivesRestart(t *testing.T) {
 // without tracking anything twice.
 func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
 	h := newHarness(t)
-	h.settings.s.AutoTrack = agent.TrackAll
+	h.settings.Update(func(s *agent.Settings) { s.AutoTrack = agent.TrackAll })
 	e := h.start()
 	h.signIn(e, "alice@demo.local", "demo-alice")
 	h.deliver(k(300), "someone@unknown.example", "Tracked before the crash", "relearn-1@unknown.example")
@@ -417,7 +375,7 @@ func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
 	}
 	os.Remove(h.dbPath + "-wal")
 	// With automatic tracking off, only relearning can mark it tracked.
-	h.settings.s.AutoTrack = agent.TrackNone
+	h.settings.Update(func(s *agent.Settings) { s.AutoTrack = agent.TrackNone })
 	e2 := h.start()
 	if !e2.store.Rebuilt() {
 		t.Fatal("the garbage cache was not rebuilt")
@@ -441,7 +399,7 @@ func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
 // changed there, by ID.
 func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 	h := newHarness(t)
-	h.settings.s.AutoTrack = agent.TrackAll
+	h.settings.Update(func(s *agent.Settings) { s.AutoTrack = agent.TrackAll })
 	// The fake clock runs an hour ahead so that work queued at the real
 	// time is due; only the sync timer needs it to move.
 	clock := sched.NewFake(time.Now().Add(time.Hour))

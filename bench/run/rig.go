@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"crmsync/agent"
+	"crmsync/agent/agenttest"
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
@@ -55,27 +55,6 @@ func newCRM() (*crmServer, error) {
 
 func (c *crmServer) close() { c.ts.Close(); c.srv.Close() }
 
-// memSecrets and memSettings stand in for the keychain and settings file.
-type memSecrets struct{}
-
-func (memSecrets) Load(context.Context) (agent.Credentials, error) {
-	return agent.Credentials{}, agent.ErrNoCredentials
-}
-func (memSecrets) Save(context.Context, agent.Credentials) error { return nil }
-func (memSecrets) Delete(context.Context) error                  { return nil }
-
-type memSettings struct {
-	mu sync.Mutex
-	s  agent.Settings
-}
-
-func (m *memSettings) Load() (agent.Settings, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.s, nil
-}
-func (m *memSettings) Save(s agent.Settings) error { m.mu.Lock(); m.s = s; m.mu.Unlock(); return nil }
-
 // rig is one engine against the local CRM, a cache file and a Maildir.
 type rig struct {
 	e      *engine.Engine
@@ -89,9 +68,9 @@ func (h *harness) startEngine(ctx context.Context, dir, mdir, crmURL string, sco
 	if err != nil {
 		return nil, err
 	}
-	settings := &memSettings{s: agent.Settings{ConnectionEnabled: true, MaildirPath: mdir, AutoTrack: scope}}
+	settings := agenttest.NewSettings(agent.Settings{ConnectionEnabled: true, MaildirPath: mdir, AutoTrack: scope})
 	e, err := engine.New(engine.Options{
-		Store: store, Secrets: memSecrets{}, Settings: settings, Logger: h.log,
+		Store: store, Secrets: &agenttest.Secrets{}, Settings: settings, Logger: h.log,
 		NewMail: func(root string, folders []string) engine.Mail {
 			return maildir.New(maildir.Options{Root: root, Folders: folders, Logger: h.log})
 		},
