@@ -44,10 +44,8 @@ Run "crmsync COMMAND -h" for a command's options.
 
 // Main runs the crmsync command line and returns the process exit code.
 func Main(ctx context.Context, args []string, io Stdio) int {
-	if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "--demo" && args[0] != "-demo" && args[0] != "-h" && args[0] != "--help") {
-		if len(args) == 0 || args[0] == "--data" || args[0] == "-data" || args[0] == "-v" {
-			return runGUI(ctx, false, args, io)
-		}
+	if len(args) == 0 || isGUIFlag(args[0]) {
+		return runGUI(ctx, false, args, io)
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -68,6 +66,12 @@ func Main(ctx context.Context, args []string, io Stdio) int {
 		fmt.Fprintf(io.Err, "crmsync: unknown command %q\n\n%s", args[0], usage)
 	}
 	return ExitUsage
+}
+
+// isGUIFlag reports whether arg is an option of the tray app itself.
+func isGUIFlag(arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	return strings.HasPrefix(arg, "-") && (name == "data" || name == "v")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

@@ -218,3 +218,12 @@ func TestLocalCRMServeDemo(t *testing.T) {
 		t.Errorf("files readable by others in the data directory: %v", dbs)
 	}
 }
+
+func TestIsGUIFlag(t *testing.T) {
+	for arg, want := range map[string]bool{"--data": true, "-data": true, "--data=/x": true, "-v": true,
+		"--demo": false, "--help": false, "--database": false, "data": false, "status": false} {
+		if got := isGUIFlag(arg); got != want {
+			t.Errorf("isGUIFlag(%q) = %v, want %v", arg, got, want)
+		}
+	}
+}
