@@ -486,13 +486,20 @@ func TestChaosKill9(t *testing.T) {
 		defer close(delivered)
 		for i := range n {
 			deliver(t, mdir, "", fmt.Sprintf("%d.kill%dP1.chaos", time.Now().Unix(), i),
-				message("someone@unknown.example", "alice@demo.local", "Kill", fmt.Sprintf("kill-%d@chaos.example", i), time.Now(), "body"))
+				message("someone@unknown.example", "alice@demo.local", "Quarterly figures Zq7", fmt.Sprintf("kill-%d@chaos.example", i), time.Now(), "body"))
 			time.Sleep(time.Duration(pick(20, 8)) * time.Millisecond)
 		}
 	}()
+	exposed := 0
 	for range kills {
 		ms, _ := rand.Int(rand.Reader, big.NewInt(600))
 		time.Sleep(time.Duration(200+ms.Int64()) * time.Millisecond)
+		// The password came on stdin: it must not be in argv or env.
+		for _, f := range []string{"cmdline", "environ"} {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, f)); err == nil && strings.Contains(string(b), "demo-alice") {
+				exposed++
+			}
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		cmd = start()
@@ -507,8 +514,9 @@ func TestChaosKill9(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	a, dups, lost := tally(f.activities(t), "kill", n)
-	report(t, "kill-9", ok && drained && dups == 0 && lost == 0, "arrivals=%d kills=%d activities=%d duplicates=%d lost=%d outbox_drained=%v",
-		n, kills, a, dups, lost, drained)
+	assertAbsent(t, data, "demo-alice", "Quarterly figures", "someone@unknown.example", "kill-1@chaos.example")
+	report(t, "kill-9", ok && drained && dups == 0 && lost == 0 && exposed == 0, "arrivals=%d kills=%d activities=%d duplicates=%d lost=%d outbox_drained=%v password_in_argv_or_env=%d",
+		n, kills, a, dups, lost, drained, exposed)
 }
 
 func pendingZero(status string) bool {
@@ -594,3 +602,113 @@ func oddMessages() [][]byte {
 }
 
 func goroutines() int { return runtime.NumGoroutine() }
+
+// TestChaosSlowCRM: every API answer takes seconds (longer than the
+// client's timeout for some); arrivals are still tracked exactly once and
+// nothing piles up once the CRM is fast again.
+func TestChaosSlowCRM(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	before := goroutines()
+	remove := f.srv.InjectFault(localcrm.Fault{Path: "/api/data/*", Delay: 2 * time.Second, Count: pick(6, 60)})
+	defer remove()
+	n := pick(5, 60)
+	burst(t, mdir, "slow", n)
+	start := time.Now()
+	ok := waitUntil(3*time.Minute, func() bool { a, _, _ := tally(f.activities(t), "slow", n); return a >= n && e.Status().Pending == 0 })
+	a, dups, lost := tally(f.activities(t), "slow", n)
+	settled := waitUntil(10*time.Second, func() bool { return goroutines() <= before+10 })
+	report(t, "slow-crm", ok && dups == 0 && lost == 0 && settled, "arrivals=%d activities=%d duplicates=%d lost=%d took=%s goroutines_before=%d after=%d",
+		n, a, dups, lost, time.Since(start).Round(100*time.Millisecond), before, goroutines())
+}
+
+// TestChaosMaildirRecreated: the mail folder is removed and created again
+// while the agent runs; mail delivered into the new one is still tracked.
+func TestChaosMaildirRecreated(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{})
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	burst(t, mdir, "before", 3)
+	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "before", 3); return a >= 3 })
+	if err := os.RemoveAll(mdir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(mdir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	burst(t, mdir, "after", 3)
+	// The periodic rescan is the backstop for a watch that was lost; in
+	// the short form it must not be needed: the re-created folder is
+	// watched again at once.
+	ok := waitUntil(time.Minute, func() bool { a, _, _ := tally(f.activities(t), "after", 3); return a >= 3 })
+	a, dups, lost := tally(f.activities(t), "after", 3)
+	report(t, "maildir-recreated", ok && dups == 0 && lost == 0, "arrivals=3 activities=%d duplicates=%d lost=%d", a, dups, lost)
+}
+
+// TestChaosOnlyHeadersBeforeDecision records every request of a session
+// that tracks mail from a contact and leaves a stranger's alone: before a
+// decision only From, To, Cc, Subject and Message-ID leave; the body of
+// the untracked message never does.
+func TestChaosOnlyHeadersBeforeDecision(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // method, URL and body of every request
+	f := &flakyCRM{}
+	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SeedDemo()
+	f.srv = srv
+	f.wrap = func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.URL.String()+"\n"+string(body))
+			mu.Unlock()
+			h.ServeHTTP(w, r)
+		})
+	}
+	f.up(t)
+	t.Cleanup(func() { f.down(); srv.Close() })
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	scope := agent.TrackFromCRMRecords
+	if _, err := e.UpdateSettings(context.Background(), agent.SettingsPatch{AutoTrack: &scope}); err != nil {
+		t.Fatal(err)
+	}
+	e.signIn(t, f.url(), "demo-alice")
+	now := time.Now()
+	deliver(t, mdir, "", fmt.Sprintf("%d.hdr1P1.chaos", now.Unix()), "From: maria.campbell@contoso.example\nTo: alice@demo.local\nSubject: Tracked one\nMessage-ID: <hdr-1@chaos.example>\nX-Secret-Header: internal-routing-7731\nDate: "+now.Format(time.RFC1123Z)+"\n\nTRACKED-BODY-4410\n")
+	deliver(t, mdir, "", fmt.Sprintf("%d.hdr2P1.chaos", now.Unix()), "From: stranger@unknown.example\nTo: alice@demo.local\nSubject: Private one\nMessage-ID: <hdr-2@chaos.example>\nX-Secret-Header: internal-routing-7731\nDate: "+now.Format(time.RFC1123Z)+"\n\nUNTRACKED-BODY-9921\n")
+	ok := waitUntil(30*time.Second, func() bool {
+		counts, err := e.store.CountByState(context.Background())
+		return err == nil && counts[agent.Tracked] == 1 && counts[agent.Untracked] == 1 && e.Status().Pending == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	leaks, checks, odd := 0, 0, 0
+	for _, req := range seen {
+		if strings.Contains(req, "UNTRACKED-BODY-9921") || strings.Contains(req, "internal-routing-7731") {
+			leaks++
+		}
+		if strings.Contains(req, "CheckIncomingEmail") {
+			checks++
+			// The function's parameters are exactly the allowed headers.
+			if !strings.Contains(req, "CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)") {
+				odd++
+			}
+		}
+		if strings.Contains(req, "TRACKED-BODY-4410") && !strings.HasPrefix(req, "POST /api/data/v9.2/emails\n") {
+			odd++ // the tracked body goes only with the create
+		}
+	}
+	report(t, "only-headers-before-decision", ok && leaks == 0 && odd == 0 && checks >= 2,
+		"requests=%d decisions_asked=%d untracked_body_or_other_header_sent=%d unexpected=%d", len(seen), checks, leaks, odd)
+}

@@ -46,6 +46,7 @@ type loop struct {
 	mailStop   context.CancelFunc // stops the current Maildir source; nil if none
 	mailErr    string             // why no mail is watched; "" when it is
 	mailFailed chan error         // the Maildir source stopped with an error
+	mailRetryC <-chan time.Time   // fires to look for a missing mail folder again
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -90,9 +91,14 @@ func (l *loop) run(ctx context.Context) error {
 		case <-l.scanTick:
 			l.publishScan()
 		case err := <-l.mailFailed:
-			l.e.log.Error("engine: the mail folder cannot be watched", "err", err)
+			l.e.log.Error("engine: the mail folder cannot be watched; trying again", "err", err)
 			l.stopMail()
 			l.mailErr = "The mail folder cannot be watched: " + err.Error()
+			l.armMailRetry()
+			l.publishStatus(ctx)
+		case <-l.mailRetryC:
+			l.mailRetryC = nil
+			l.startMail(ctx)
 			l.publishStatus(ctx)
 		}
 	}

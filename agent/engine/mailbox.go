@@ -73,7 +73,10 @@ func (l *loop) startMail(ctx context.Context) {
 		l.mailErr = "Choose your mail folder (a Maildir) in Settings; until then no mail is tracked."
 		return
 	case maildir.Check(root) != nil:
+		// It may be on a disk not mounted yet, or being re-created: look
+		// again soon, as well as when the settings change.
 		l.mailErr = maildir.Check(root).Error() + ". Choose another folder in Settings."
+		l.armMailRetry()
 		return
 	}
 	m := l.e.o.NewMail(root, l.settings.Folders)
@@ -93,6 +96,13 @@ func (l *loop) startMail(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// mailRetry is how often a missing or failed mail folder is looked for.
+const mailRetry = 5 * time.Second
+
+func (l *loop) armMailRetry() {
+	_, l.mailRetryC = l.e.clock.NewTimer(mailRetry)
 }
 
 func (l *loop) stopMail() {

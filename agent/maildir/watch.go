@@ -80,12 +80,25 @@ func (s *Source) Run(ctx context.Context, out chan<- Change) error {
 	return r.loop()
 }
 
+// missingPoll is how often a vanished Maildir is looked for.
+const missingPoll = 2 * time.Second
+
 // loop handles events, debounced removals and rescans until ctx ends.
 func (r *runner) loop() error {
 	tick := time.NewTicker(r.s.opts.Rescan)
 	defer tick.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
+	// missing polls for the inbox's new/ while it is gone (the Maildir was
+	// removed, or its disk unmounted): nothing watches a directory that
+	// does not exist, so only looking finds it when it is back.
+	missing := time.NewTimer(time.Hour)
+	missing.Stop()
+	checkMissing := func() {
+		if !r.watched[filepath.Join(r.s.opts.Root, "new")] {
+			missing.Reset(missingPoll)
+		}
+	}
 	armed := false
 	arm := func() {
 		if !armed {
@@ -126,6 +139,10 @@ func (r *runner) loop() error {
 			if len(r.pending) > 0 {
 				arm()
 			}
+			checkMissing()
+		case <-missing.C:
+			err = r.rescan(false)
+			checkMissing()
 		case <-tick.C:
 			err = r.rescan(false)
 		}
