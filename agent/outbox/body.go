@@ -140,9 +140,11 @@ func toUTF8(raw []byte, charset string) string {
 		}
 		cs = "windows-1252"
 	}
-	if enc, err := htmlindex.Get(cs); err == nil {
-		if out, err := enc.NewDecoder().Bytes(raw); err == nil && utf8.Valid(out) {
-			return string(out)
+	for _, label := range []string{cs, "windows-1252"} {
+		if enc, err := htmlindex.Get(label); err == nil {
+			if out, err := enc.NewDecoder().Bytes(raw); err == nil && utf8.Valid(out) {
+				return string(out)
+			}
 		}
 	}
 	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
