@@ -227,3 +227,12 @@ func TestIsGUIFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestGUIWithoutDisplayExplains(t *testing.T) {
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	code, _, errs := run(t, "--demo", "--data", t.TempDir())
+	if code != ExitFailure || !strings.Contains(errs, "no graphical display") || !strings.Contains(errs, "crmsync agent") {
+		t.Errorf("--demo without a display: exit %d, %q", code, errs)
+	}
+}

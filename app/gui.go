@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -42,6 +43,9 @@ func runGUI(ctx context.Context, demo bool, args []string, io Stdio) int {
 }
 
 func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio) error {
+	if err := checkDisplay(); err != nil {
+		return err
+	}
 	if data == "" {
 		d, err := dataDir()
 		if err != nil {
@@ -185,4 +189,20 @@ func trayAvailable() (bool, string) {
 		return false, "no system tray host is running"
 	}
 	return true, ""
+}
+
+// errNoDisplay says why the tray app cannot start without a display; the
+// window toolkit would otherwise panic.
+var errNoDisplay = errors.New("no graphical display: neither DISPLAY nor WAYLAND_DISPLAY is set. " +
+	"Start crmsync from your desktop session, or run the engine without a window: crmsync agent --help")
+
+// checkDisplay refuses to start the GUI where no display can be opened.
+func checkDisplay() error {
+	if runtime.GOOS != "linux" && runtime.GOOS != "freebsd" {
+		return nil
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return errNoDisplay
+	}
+	return nil
 }
