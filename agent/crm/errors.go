@@ -152,6 +152,19 @@ func roundSeconds(d time.Duration) string {
 	return strconv.Itoa(s) + " seconds"
 }
 
+// UserMessage is the sentence to show a user for err: the CRM error's own
+// user message when err holds one, else the error's text; "" for nil.
+func UserMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.UserMessage()
+	}
+	return err.Error()
+}
+
 // RetryAfter returns how long the CRM asked to wait, if err carries it.
 func RetryAfter(err error) (time.Duration, bool) {
 	var e *Error

@@ -2,11 +2,9 @@ package engine
 
 import (
 	"context"
-	"errors"
 
 	"crmsync/agent"
 	"crmsync/agent/cache"
-	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
 	"crmsync/agent/track"
 )
@@ -110,18 +108,6 @@ func itemOf(m cache.Message, env maildir.Envelope, reason string) agent.Item {
 	}
 	return agent.Item{Key: m.Key, From: from, Subject: env.Subject, Received: m.ReceivedAt, Track: m.State,
 		ActivityID: m.ActivityID, Regarding: m.Regarding, OwnedByMe: m.OwnedByMe, Reason: reason}
-}
-
-// userText is the user-facing sentence for an error.
-func userText(err error) string {
-	var ce *crm.Error
-	if errors.As(err, &ce) {
-		return ce.UserMessage()
-	}
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // maxDisclosures bounds the "what was sent" history kept in memory.

@@ -9,6 +9,7 @@ import (
 	"crmsync/agent"
 	"crmsync/agent/cache"
 	"crmsync/agent/conn"
+	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
 	"crmsync/agent/track"
@@ -360,7 +361,7 @@ func (l *loop) publishScan() {
 
 // warningFor turns a connection failure into the warning the tray shows.
 func warningFor(s conn.Status) agent.Warning {
-	w := agent.Warning{Code: "conn", Title: "Connection problem", Text: userText(s.Err), Severity: agent.SeverityWarning}
+	w := agent.Warning{Code: "conn", Title: "Connection problem", Text: crm.UserMessage(s.Err), Severity: agent.SeverityWarning}
 	switch s.State {
 	case agent.StateNeedsSignIn:
 		w.Code, w.Title, w.Severity = "signin", "Sign-in needed", agent.SeverityError

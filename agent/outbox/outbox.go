@@ -256,7 +256,7 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 			return fmt.Errorf("outbox: record failure: %w", err)
 		}
 		if text == "" {
-			text = userText(err)
+			text = crm.UserMessage(err)
 		}
 		out.Text = text
 		w.o.Report(err)
@@ -291,12 +291,3 @@ var (
 	errGone       = errors.New("the message is no longer in the mail folder")
 	errNotTracked = errors.New("the message is not tracked")
 )
-
-// userText is the sentence shown for an action given up.
-func userText(err error) string {
-	var ce *crm.Error
-	if errors.As(err, &ce) {
-		return ce.UserMessage()
-	}
-	return err.Error()
-}
