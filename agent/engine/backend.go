@@ -312,10 +312,16 @@ func (e *Engine) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.R
 }
 
 // write runs a cache write of a user action on the loop's goroutine, so it
-// is ordered with the pipeline's own decisions.
+// is ordered with the pipeline's own decisions, and updates the pending
+// count the status shows.
 func (e *Engine) write(ctx context.Context, fn func() error) error {
 	var err error
-	if derr := e.do(ctx, func(*loop) { err = fn() }); derr != nil {
+	derr := e.do(ctx, func(l *loop) {
+		if err = fn(); err == nil {
+			l.refreshPending(ctx)
+		}
+	})
+	if derr != nil {
 		return derr
 	}
 	return err
@@ -330,12 +336,6 @@ func (e *Engine) afterUserAction(k agent.MessageKey, text string) {
 	if m, ok, err := e.o.Store.Message(ctx, k); err == nil && ok {
 		env, _ := e.mail.Envelope(k)
 		e.publishItem(itemOf(m, env, text))
-	}
-	if n, err := e.o.Store.Pending(ctx); err == nil {
-		e.mu.Lock()
-		e.status.Pending = n
-		e.mu.Unlock()
-		e.publishStatusSnapshot()
 	}
 }
 

@@ -121,14 +121,10 @@ func New(o Options) (*Engine, error) {
 	}
 	e.netCtx, e.netStop = context.WithCancel(context.Background())
 	e.netStop() // not online yet
-	sent := map[string]bool{}
-	for _, f := range o.SentFolders {
-		sent[f] = true
-	}
 	e.conn = conn.New(conn.Options{Session: e.sess, Clock: o.Clock, Observer: connObserver{e}, Logger: o.Logger, ProbeEvery: o.ProbeEvery})
 	e.box = outbox.New(outbox.Options{
 		Store: o.Store, Mail: e.mail, CRM: e.sess, Clock: o.Clock, Logger: o.Logger,
-		Outgoing: func(folder string) bool { return sent[folder] },
+		Outgoing: e.isSent,
 		Report:   func(err error) { e.conn.Report(context.Background(), err) },
 		Outcomes: e.outC,
 	})

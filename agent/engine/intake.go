@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,14 +134,9 @@ func (e *Engine) decide(ctx context.Context, j job) result {
 	return r
 }
 
-func (e *Engine) isSent(folder string) bool {
-	for _, f := range e.o.SentFolders {
-		if f == folder {
-			return true
-		}
-	}
-	return false
-}
+// isSent reports whether a Maildir folder holds the user's sent mail; the
+// deciders and the outbox both ask it.
+func (e *Engine) isSent(folder string) bool { return slices.Contains(e.o.SentFolders, folder) }
 
 // trackMessage is the pipeline's view of a message: headers only.
 func trackMessage(j job, env maildir.Envelope, self string, sent bool) track.Message {
