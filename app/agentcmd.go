@@ -108,23 +108,11 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		}
 		data = d
 	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return fmt.Errorf("cannot create the data directory: %w", err)
-	}
-	ln, err := control.Listen(filepath.Join(data, "control.sock"))
+	ln, err := lockDataDir(data)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // last: the directory stays locked until all is shut down
-
-	store, err := cache.Open(filepath.Join(data, cacheName(f.crmURL, f.user)), log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if store.Rebuilt() {
-		log.Warn("the cache was rebuilt; tracked messages are re-learned from the CRM as they are seen")
-	}
 
 	cfg := NewConfig(filepath.Join(data, "settings.json"))
 	settings, err := cfg.Load()
@@ -144,17 +132,12 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if err := cfg.Save(settings); err != nil {
 		return err
 	}
-	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
-	eng, err := engine.New(engine.Options{
-		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
-		NewClient: func(u string) (*crm.HTTPClient, error) {
-			return crm.New(crm.Config{URL: u, TokenURL: f.tokenURL, ClientID: f.clientID, Scope: strings.Fields(f.scope),
-				CABundle: f.caBundle, Logger: log})
-		},
-	})
+	eng, store, secrets, err := buildEngine(data, f.crmURL, f.user, cfg,
+		crm.Config{TokenURL: f.tokenURL, ClientID: f.clientID, Scope: strings.Fields(f.scope), CABundle: f.caBundle}, log)
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	engDone := make(chan error, 1)
@@ -194,6 +177,43 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		err = <-engDone
 	}
 	return err
+}
+
+// lockDataDir creates the data directory and takes it with the control
+// socket: one agent per directory, and a second start learns which
+// process holds it.
+func lockDataDir(data string) (*control.Listener, error) {
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the data directory: %w", err)
+	}
+	return control.Listen(filepath.Join(data, "control.sock"))
+}
+
+// buildEngine opens the IDs-only cache of the account and builds the
+// engine over it, with CRM clients made from client (its URL and Logger
+// are filled in). The caller closes the store after the engine stops.
+func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, log *slog.Logger) (*engine.Engine, *cache.Store, *accountSecrets, error) {
+	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if store.Rebuilt() {
+		log.Warn("the cache was rebuilt; tracked messages are re-learned from the CRM as they are seen")
+	}
+	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
+	eng, err := engine.New(engine.Options{
+		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
+		NewClient: func(u string) (*crm.HTTPClient, error) {
+			c := client
+			c.URL, c.Logger = u, log
+			return crm.New(c)
+		},
+	})
+	if err != nil {
+		store.Close()
+		return nil, nil, nil, err
+	}
+	return eng, store, secrets, nil
 }
 
 // cacheName keys the cache file by CRM address and user, so switching

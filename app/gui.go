@@ -15,10 +15,8 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"crmsync/agent"
-	"crmsync/agent/cache"
 	"crmsync/agent/control"
 	"crmsync/agent/crm"
-	"crmsync/agent/engine"
 	"crmsync/ui"
 )
 
@@ -56,10 +54,7 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 			data = filepath.Join(d, "demo")
 		}
 	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return fmt.Errorf("cannot create the data directory: %w", err)
-	}
-	ln, err := control.Listen(filepath.Join(data, "control.sock"))
+	ln, err := lockDataDir(data)
 	if err != nil {
 		return err
 	}
@@ -101,19 +96,11 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	if demoCreds != nil {
 		crmURL, user = demoCreds.CRMURL, demoCreds.Username
 	}
-	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
+	eng, store, _, err := buildEngine(data, crmURL, user, cfg, crm.Config{}, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
-	eng, err := engine.New(engine.Options{
-		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
-		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u, Logger: log}) },
-	})
-	if err != nil {
-		return err
-	}
 
 	fa := fyneapp.NewWithID(AppID)
 	tray, why := trayAvailable()
