@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -63,7 +64,9 @@ type flakyCRM struct {
 	bob  *crm.HTTPClient // signed in once: a sign-in per poll would be throttled
 }
 
-func newFlakyCRM(t *testing.T, opts localcrm.Options) *flakyCRM {
+// newFlakyCRM serves a seeded local CRM; wrap, if set, sees every request
+// first (to record or time them).
+func newFlakyCRM(t *testing.T, opts localcrm.Options, wrap func(http.Handler) http.Handler) *flakyCRM {
 	t.Helper()
 	opts.PasswordIterations = 1000
 	if opts.RateLimit == 0 {
@@ -78,7 +81,7 @@ func newFlakyCRM(t *testing.T, opts localcrm.Options) *flakyCRM {
 	if err := srv.SeedDemo(); err != nil {
 		t.Fatal(err)
 	}
-	f := &flakyCRM{srv: srv}
+	f := &flakyCRM{srv: srv, wrap: wrap}
 	f.up(t)
 	t.Cleanup(func() { f.down(); srv.Close() })
 	return f
@@ -157,21 +160,14 @@ type chaosEngine struct {
 
 func startChaosEngine(t *testing.T, dataDir, mdir string) *chaosEngine {
 	t.Helper()
-	store, err := cache.Open(filepath.Join(dataDir, "cache.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := NewConfig(filepath.Join(dataDir, "settings.json"))
 	s, _ := cfg.Load()
 	s.MaildirPath, s.AutoTrack = mdir, agent.TrackAll
 	if err := cfg.Save(s); err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(engine.Options{Store: store, NewMail: newMail(nil), Settings: cfg,
-		Secrets: &accountSecrets{Keychain: &Keychain{Service: "crmsync-chaos", Account: cfg.Account}, cfg: cfg},
-		NewClient: func(u string) (*crm.HTTPClient, error) {
-			return crm.New(crm.Config{URL: u, Timeout: 3 * time.Second, MaxRetries: -1})
-		}})
+	// Sign-in is always without saving here, so the keychain is not used.
+	e, store, _, err := buildEngine(dataDir, "", "", cfg, crm.Config{Timeout: 3 * time.Second, MaxRetries: -1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +236,7 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 // TestChaosOutage: the CRM's port closes while mail arrives; when it is
 // back, every arrival is tracked exactly once.
 func TestChaosOutage(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -260,7 +256,7 @@ func TestChaosOutage(t *testing.T) {
 // TestChaosPasswordChanged: the password changes on the server mid-burst;
 // the agent asks to sign in again, loses nothing, and resumes.
 func TestChaosPasswordChanged(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -297,14 +293,7 @@ func TestChaosThrottled(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var hits []hit
-	f := &flakyCRM{}
-	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000, RateLimit: 15, RateWindow: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SeedDemo()
-	f.srv = srv
-	f.wrap = func(h http.Handler) http.Handler {
+	record := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rec := &statusWriter{ResponseWriter: w, status: 200}
 			at := time.Now()
@@ -315,8 +304,8 @@ func TestChaosThrottled(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	f.up(t)
-	t.Cleanup(func() { f.down(); srv.Close() })
+	f := newFlakyCRM(t, localcrm.Options{RateLimit: 15, RateWindow: 2 * time.Second}, record)
+
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -422,7 +411,7 @@ func TestChaosHangingCRM(t *testing.T) {
 // TestChaosCorruptCache: random bytes written into the cache between runs;
 // the agent starts anyway (rebuilding) and tracks nothing twice.
 func TestChaosCorruptCache(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -430,7 +419,7 @@ func TestChaosCorruptCache(t *testing.T) {
 	burst(t, mdir, "corrupt", n)
 	waitUntil(60*time.Second, func() bool { a, _, _ := tally(f.activities(t), "corrupt", n); return a >= n })
 	e.stop()
-	path := filepath.Join(data, "cache.db")
+	path := filepath.Join(data, cacheName("", ""))
 	fh, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -462,7 +451,7 @@ func TestChaosKill9(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "crmsync").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), shortDir(t)
 	n, kills := pick(100, 1000), pick(3, 20)
 	start := func() *exec.Cmd {
@@ -532,7 +521,7 @@ func pendingZero(status string) bool {
 // malformed messages; every one is decided or refused with a reason, and a
 // normal message after them is still decided.
 func TestChaosFloodAndOddMail(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	cfg := NewConfig(filepath.Join(data, "settings.json"))
 	s, _ := cfg.Load()
@@ -607,7 +596,7 @@ func goroutines() int { return runtime.NumGoroutine() }
 // client's timeout for some); arrivals are still tracked exactly once and
 // nothing piles up once the CRM is fast again.
 func TestChaosSlowCRM(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -627,7 +616,7 @@ func TestChaosSlowCRM(t *testing.T) {
 // TestChaosMaildirRecreated: the mail folder is removed and created again
 // while the agent runs; mail delivered into the new one is still tracked.
 func TestChaosMaildirRecreated(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{})
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
@@ -658,14 +647,7 @@ func TestChaosMaildirRecreated(t *testing.T) {
 func TestChaosOnlyHeadersBeforeDecision(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string // method, URL and body of every request
-	f := &flakyCRM{}
-	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SeedDemo()
-	f.srv = srv
-	f.wrap = func(h http.Handler) http.Handler {
+	record := func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(strings.NewReader(string(body)))
@@ -675,8 +657,8 @@ func TestChaosOnlyHeadersBeforeDecision(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	}
-	f.up(t)
-	t.Cleanup(func() { f.down(); srv.Close() })
+	f := newFlakyCRM(t, localcrm.Options{}, record)
+
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	scope := agent.TrackFromCRMRecords
