@@ -47,27 +47,7 @@ func (g segment) String() string {
 // splitPath splits the decoded path on '/' outside quotes and parentheses,
 // so a quoted function argument may contain a slash.
 func splitPath(p string) ([]segment, *apiError) {
-	var (
-		parts  []string
-		depth  int
-		quoted bool
-		start  int
-	)
-	for i := 0; i < len(p); i++ {
-		switch ch := p[i]; {
-		case ch == '\'':
-			quoted = !quoted
-		case quoted:
-		case ch == '(':
-			depth++
-		case ch == ')':
-			depth--
-		case ch == '/' && depth == 0:
-			parts = append(parts, p[start:i])
-			start = i + 1
-		}
-	}
-	parts = append(parts, p[start:])
+	parts := splitTop(p, '/')
 	var out []segment
 	for i, part := range parts {
 		if part == "" {
