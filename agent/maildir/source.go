@@ -89,17 +89,41 @@ type Options struct {
 	Debounce time.Duration
 }
 
-// location is where a message's file currently is.
-type location struct {
-	folder string // "" or ".Sent"
-	sub    string // "new" or "cur"
+// entry is where a message's file is, as listings and events find it.
+type entry struct {
 	name   string // the file name, flags included
-	flags  string
-	order  int64 // sort key: the name's time prefix, or the mtime (Unix seconds)
+	folder uint16 // index into Source.folderList
+	cur    bool   // in cur/ rather than new/
+	seen   uint32 // the listing that last found the file here
 }
 
-func (l location) path(root string) string {
-	return filepath.Join(root, l.folder, l.sub, l.name)
+// flags returns the Maildir flags of e's name.
+func (e entry) flags() string {
+	_, flags, _ := ParseName(e.name)
+	return flags
+}
+
+// slot is an entry as the index keeps it. The index holds one per message,
+// so it is packed: the name is the key followed by a suffix (":2,S"), and a
+// Maildir has few distinct suffixes, kept once in Source.suffixes and named
+// here by number.
+type slot struct {
+	folder uint16
+	suffix uint8 // index into Source.suffixes, or oddSuffix
+	cur    bool
+	seen   uint32
+}
+
+// oddSuffix marks a slot whose suffix is kept in Source.odd, once the
+// table of shared suffixes is full.
+const oddSuffix = 0xff
+
+// subdir names the directory of a message by whether it is in cur/.
+func subdir(cur bool) string {
+	if cur {
+		return "cur"
+	}
+	return "new"
 }
 
 // Source is the Maildir intake: it lists, watches and rescans the inbox and
@@ -117,8 +141,13 @@ type Source struct {
 	done    atomic.Int64 // messages reported by the initial scan so far
 	total   atomic.Int64 // messages the initial scan found
 
-	mu    sync.RWMutex
-	index map[agent.MessageKey]location // guarded by mu; written by Run only
+	folderList []string // "" (the inbox) then Options.Folders; fixed at New
+
+	mu         sync.RWMutex                // guards the fields below; Run is the only writer
+	index      index                       // where each present message is
+	suffixes   []string                    // shared name suffixes, by slot.suffix
+	suffixCode map[string]uint8            // the inverse of suffixes
+	odd        map[agent.MessageKey]string // suffixes of slots marked oddSuffix
 }
 
 // New returns a Source for opts. Nothing happens until Run.
@@ -133,7 +162,14 @@ func New(opts Options) *Source {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{opts: opts, log: log.With("component", "maildir"), index: make(map[agent.MessageKey]location)}
+	return &Source{
+		opts:       opts,
+		log:        log.With("component", "maildir"),
+		folderList: append([]string{""}, opts.Folders...),
+		index:      newIndex(),
+		suffixCode: make(map[string]uint8),
+		odd:        make(map[agent.MessageKey]string),
+	}
 }
 
 // Progress reports how far the initial scan is: done of total messages
@@ -173,27 +209,75 @@ func (s *Source) Body(k agent.MessageKey) (io.ReadCloser, error) {
 func (s *Source) Folder(k agent.MessageKey) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	loc, ok := s.index[k]
-	return loc.folder, ok
+	sl, ok := s.index.get(k)
+	if !ok {
+		return "", false
+	}
+	return s.folderList[sl.folder], true
+}
+
+// path returns the file path of e.
+func (s *Source) path(e entry) string {
+	return filepath.Join(s.opts.Root, s.folderList[e.folder], subdir(e.cur), e.name)
+}
+
+// pack turns e, the place of k, into a slot, sharing its suffix. The
+// caller holds mu for writing.
+func (s *Source) pack(k agent.MessageKey, e entry) slot {
+	suffix := e.name[len(k):] // k is the start of e.name: ParseName made it
+	code, ok := s.suffixCode[suffix]
+	if !ok {
+		code = oddSuffix
+		if len(s.suffixes) < oddSuffix {
+			code = uint8(len(s.suffixes))
+			suffix = strings.Clone(suffix)
+			s.suffixes = append(s.suffixes, suffix)
+			s.suffixCode[suffix] = code
+		}
+	}
+	if code == oddSuffix {
+		s.odd[k] = strings.Clone(suffix)
+	} else if len(s.odd) > 0 {
+		delete(s.odd, k)
+	}
+	return slot{folder: e.folder, suffix: code, cur: e.cur, seen: e.seen}
+}
+
+// suffixOf returns the name suffix of k's slot sl. The caller holds mu.
+func (s *Source) suffixOf(k agent.MessageKey, sl slot) string {
+	if sl.suffix == oddSuffix {
+		return s.odd[k]
+	}
+	return s.suffixes[sl.suffix]
+}
+
+// unpack returns the entry of k's slot sl. The caller holds mu.
+func (s *Source) unpack(k agent.MessageKey, sl slot) entry {
+	return entry{name: string(k) + s.suffixOf(k, sl), folder: sl.folder, cur: sl.cur, seen: sl.seen}
+}
+
+// holds reports whether k's slot sl names the same file as e, without
+// building the name. The caller holds mu.
+func (s *Source) holds(k agent.MessageKey, sl slot, e entry) bool {
+	return sl.folder == e.folder && sl.cur == e.cur &&
+		strings.HasPrefix(e.name, string(k)) && e.name[len(k):] == s.suffixOf(k, sl)
 }
 
 // open opens the current file of k: the indexed path, else the same key in
 // new/ or cur/ of its folder (a rename the Run loop has not seen yet).
 func (s *Source) open(k agent.MessageKey) (*os.File, error) {
-	s.mu.RLock()
-	loc, ok := s.index[k]
-	s.mu.RUnlock()
+	e, ok := s.lookup(k)
 	if !ok {
 		return nil, fmt.Errorf("%w: the key is not in the index", ErrGone)
 	}
-	f, err := os.Open(loc.path(s.opts.Root))
+	f, err := os.Open(s.path(e))
 	if err == nil {
 		return f, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if p, ok := s.find(loc.folder, k); ok {
+	if p, ok := s.find(s.folderList[e.folder], k); ok {
 		if f, err := os.Open(p); err == nil {
 			return f, nil
 		}
@@ -232,26 +316,48 @@ func (s *Source) find(folder string, k agent.MessageKey) (string, bool) {
 	return "", false
 }
 
-// setIndex records where k is now. Called by Run's goroutine only.
-func (s *Source) setIndex(k agent.MessageKey, loc location) {
+// setIndex records where k is now. Called by Run's goroutine only; k must
+// not hold on to a longer string than its file name (the map keeps it).
+func (s *Source) setIndex(k agent.MessageKey, e entry) {
 	s.mu.Lock()
-	s.index[k] = loc
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.index.put(k, s.pack(k, e))
 }
 
 // dropIndex forgets k. Called by Run's goroutine only.
 func (s *Source) dropIndex(k agent.MessageKey) {
 	s.mu.Lock()
-	delete(s.index, k)
+	s.index.del(k)
+	delete(s.odd, k)
 	s.mu.Unlock()
 }
 
 // lookup returns where Run last saw k.
-func (s *Source) lookup(k agent.MessageKey) (location, bool) {
+func (s *Source) lookup(k agent.MessageKey) (entry, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	loc, ok := s.index[k]
-	return loc, ok
+	sl, ok := s.index.get(k)
+	if !ok {
+		return entry{}, false
+	}
+	return s.unpack(k, sl), true
+}
+
+// seenAt returns k's slot: which directory it is in and which listing
+// last found it there.
+func (s *Source) seenAt(k agent.MessageKey) (slot, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sl, ok := s.index.get(k)
+	return sl, ok
+}
+
+// isAt reports whether the index has k at e.
+func (s *Source) isAt(k agent.MessageKey, e entry) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sl, ok := s.index.get(k)
+	return ok && s.holds(k, sl, e)
 }
 
 // Check reports whether root is a Maildir (it holds cur/, new/ and tmp/),

@@ -311,3 +311,46 @@ func TestManyArrivals(t *testing.T) {
 		t.Errorf("Progress = %d/%d", done, total)
 	}
 }
+
+// TestManyDistinctFlags fills the index's table of shared name suffixes
+// and goes past it: messages with a suffix of their own are found, moved
+// and rescanned like the others.
+func TestManyDistinctFlags(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	const n = 300 // more distinct suffixes than the shared table holds
+	names := make([]string, n)
+	for i := range n {
+		// Dovecot keyword flags are lowercase letters; every i gets its
+		// own sorted set of them.
+		var flags []byte
+		for b := 0; b < 9; b++ {
+			if i&(1<<b) != 0 {
+				flags = append(flags, byte('a'+b))
+			}
+		}
+		names[i] = fmt.Sprintf("1700000%03d.M%dP1.host:2,S%s", i, i, flags)
+		if err := os.WriteFile(filepath.Join(root, "cur", names[i]), []byte(message(fmt.Sprint("odd ", i))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, ch := start(t, Options{Root: root, Rescan: 50 * time.Millisecond})
+	for range n {
+		if c := next(t, ch); c.Kind != Added {
+			t.Fatalf("got %+v, want Added", c)
+		}
+	}
+	expectQuiet(t, ch) // rescans found every file where the index has it
+	last := agent.MessageKey(fmt.Sprintf("1700000%03d.M%dP1.host", n-1, n-1))
+	if e, err := src.Envelope(last); err != nil || e.Subject != fmt.Sprint("odd ", n-1) {
+		t.Fatalf("Envelope of the last message = %+v, %v", e, err)
+	}
+	moved := filepath.Join(root, "cur", string(last)+":2,T")
+	if err := os.Rename(filepath.Join(root, "cur", names[n-1]), moved); err != nil {
+		t.Fatal(err)
+	}
+	if c := expect(t, ch, Moved, last); c.Path != moved || c.Flags != "T" {
+		t.Errorf("Moved = %+v", c)
+	}
+	expectQuiet(t, ch)
+}

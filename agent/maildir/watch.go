@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -27,13 +28,17 @@ type runner struct {
 
 	watched   map[string]bool                // directories with a live watch
 	dirs      map[string]dirInfo             // message directories by path
-	emitted   map[agent.MessageKey]bool      // keys ever reported; never Added twice
+	removed   map[agent.MessageKey]struct{}  // keys reported Removed; never Added again
 	pending   map[agent.MessageKey]time.Time // possibly removed keys and when to decide
 	rescanDue bool                           // a rescan is due when the debounce timer fires
+	gen       uint32                         // the number of the latest listing
 }
 
 // dirInfo names a message directory.
-type dirInfo struct{ folder, sub string }
+type dirInfo struct {
+	folder uint16 // index into Source.folderList
+	cur    bool
+}
 
 // Run checks that Root is a Maildir, watches new/ and cur/ of the inbox and
 // of every folder, then reports every message present, newest first, and
@@ -59,12 +64,12 @@ func (s *Source) Run(ctx context.Context, out chan<- Change) error {
 		s: s, ctx: ctx, out: out, w: w,
 		watched: make(map[string]bool),
 		dirs:    make(map[string]dirInfo),
-		emitted: make(map[agent.MessageKey]bool),
+		removed: make(map[agent.MessageKey]struct{}),
 		pending: make(map[agent.MessageKey]time.Time),
 	}
-	for _, folder := range s.folders() {
-		for _, sub := range []string{"new", "cur"} {
-			r.dirs[filepath.Join(s.opts.Root, folder, sub)] = dirInfo{folder, sub}
+	for i, folder := range s.folderList {
+		for _, cur := range []bool{false, true} {
+			r.dirs[filepath.Join(s.opts.Root, folder, subdir(cur))] = dirInfo{uint16(i), cur}
 		}
 	}
 	// Watch before listing, so nothing delivered during the scan is missed;
@@ -174,10 +179,13 @@ func (r *runner) handle(ev fsnotify.Event) bool {
 		}
 		return false
 	}
-	key, flags, err := ParseName(filepath.Base(ev.Name))
+	key, _, err := ParseName(filepath.Base(ev.Name))
 	if err != nil {
 		return false
 	}
+	// key is a slice of the event's whole path; the index must keep only
+	// the key's own bytes.
+	key = agent.MessageKey(strings.Clone(string(key)))
 	switch {
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
@@ -185,15 +193,11 @@ func (r *runner) handle(ev fsnotify.Event) bool {
 			return false // gone again already, or not a message
 		}
 		name := filepath.Base(ev.Name)
-		order, ok := timePrefix(name)
-		if !ok {
-			order = fi.ModTime().Unix()
-		}
-		if err := r.place(key, location{folder: d.folder, sub: d.sub, name: name, flags: flags, order: order}); err != nil {
+		if err := r.place(key, entry{name: name, folder: d.folder, cur: d.cur, seen: r.gen}); err != nil {
 			return false // ctx ended; loop returns on its next turn
 		}
 	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
-		if loc, ok := r.s.lookup(key); ok && loc.path(r.s.opts.Root) == ev.Name {
+		if e, ok := r.s.lookup(key); ok && r.s.path(e) == ev.Name {
 			// Wait: new/ to cur/ is a rename away followed by a create.
 			r.pending[key] = time.Now().Add(r.s.opts.Debounce)
 			return true
@@ -204,31 +208,32 @@ func (r *runner) handle(ev fsnotify.Event) bool {
 
 // place records that key is at loc and reports it: Added the first time,
 // Moved when the path changed, nothing when it is already known there.
-func (r *runner) place(key agent.MessageKey, loc location) error {
+func (r *runner) place(key agent.MessageKey, e entry) error {
 	delete(r.pending, key)
 	kind := Added
-	if old, ok := r.s.lookup(key); ok {
-		if old.path(r.s.opts.Root) == loc.path(r.s.opts.Root) {
-			return nil
-		}
-		kind = Moved
-	} else if r.emitted[key] {
-		kind = Moved
+	if r.s.isAt(key, e) {
+		return nil
 	}
-	r.s.setIndex(key, loc)
-	r.emitted[key] = true
-	return r.send(Change{Key: key, Folder: loc.folder, Path: loc.path(r.s.opts.Root), Kind: kind, Flags: loc.flags})
+	if _, ok := r.s.seenAt(key); ok {
+		kind = Moved
+	} else if _, ok := r.removed[key]; ok {
+		kind = Moved
+		delete(r.removed, key)
+	}
+	r.s.setIndex(key, e)
+	return r.send(r.change(key, e, kind))
 }
 
 // remove reports key Removed and forgets where it was.
 func (r *runner) remove(key agent.MessageKey) error {
 	delete(r.pending, key)
-	loc, ok := r.s.lookup(key)
+	e, ok := r.s.lookup(key)
 	if !ok {
 		return nil
 	}
 	r.s.dropIndex(key)
-	return r.send(Change{Key: key, Folder: loc.folder, Path: loc.path(r.s.opts.Root), Kind: Removed, Flags: loc.flags})
+	r.removed[key] = struct{}{}
+	return r.send(r.change(key, e, Removed))
 }
 
 // flushRemovals reports the pending removals whose wait is over and whose
@@ -239,12 +244,12 @@ func (r *runner) flushRemovals() error {
 		if now.Before(at) {
 			continue
 		}
-		loc, ok := r.s.lookup(key)
+		e, ok := r.s.lookup(key)
 		if !ok {
 			delete(r.pending, key)
 			continue
 		}
-		if _, err := os.Lstat(loc.path(r.s.opts.Root)); err == nil {
+		if _, err := os.Lstat(r.s.path(e)); err == nil {
 			delete(r.pending, key) // it came back under the same name
 			continue
 		}
@@ -253,6 +258,19 @@ func (r *runner) flushRemovals() error {
 		}
 	}
 	return nil
+}
+
+// change describes what happened to key at e. Its strings are its own:
+// key and flags are slices of file names read in batches, and a receiver
+// keeping one would keep the whole batch's memory from being reused.
+func (r *runner) change(key agent.MessageKey, e entry, kind ChangeKind) Change {
+	return Change{
+		Key:    agent.MessageKey(strings.Clone(string(key))),
+		Folder: r.s.folderList[e.folder],
+		Path:   r.s.path(e),
+		Kind:   kind,
+		Flags:  strings.Clone(e.flags()),
+	}
 }
 
 // send delivers c unless ctx ends first.
@@ -271,7 +289,7 @@ func (r *runner) send(c Change) error {
 func (r *runner) ensureWatches() {
 	root := r.s.opts.Root
 	paths := []string{root}
-	for _, folder := range r.s.folders() {
+	for _, folder := range r.s.folderList {
 		if folder != "" {
 			paths = append(paths, filepath.Join(root, folder))
 		}
