@@ -39,9 +39,13 @@ func BodyText(r io.Reader) (text string, truncated bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	text = plain
-	if text == "" && htmlText != "" {
-		text = stripHTML(htmlText)
+	text, truncated = plain.text, plain.cut
+	if text == "" && htmlText.text != "" {
+		text, truncated = stripHTML(htmlText.text), htmlText.cut
+	}
+	text = dropControls(text)
+	if truncated && len(text) <= MaxBodyText {
+		return text + "\n[…]", true, nil
 	}
 	if len(text) > MaxBodyText {
 		cut := MaxBodyText
@@ -53,11 +57,27 @@ func BodyText(r io.Reader) (text string, truncated bool, err error) {
 	return text, false, nil
 }
 
+// part is the decoded text of one MIME part.
+type part struct {
+	text string
+	cut  bool // the part was longer than what was read
+}
+
+// readLimit is how much of a part is read: enough for MaxBodyText of
+// text, and four times that of HTML, whose tags are stripped afterwards.
+// Reading no more bounds the memory one large message costs.
+func readLimit(mediaType string) int64 {
+	if mediaType == "text/html" {
+		return 4 * MaxBodyText
+	}
+	return MaxBodyText + utf8.UTFMax
+}
+
 // walk returns the first text/plain and text/html content under one part.
-func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText string, err error) {
+func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText part, err error) {
 	*parts++
 	if *parts > maxParts {
-		return "", "", nil
+		return part{}, part{}, nil
 	}
 	mt, params, perr := mime.ParseMediaType(ctype)
 	if perr != nil || ctype == "" {
@@ -67,7 +87,7 @@ func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText string
 	case strings.HasPrefix(mt, "multipart/"):
 		boundary := params["boundary"]
 		if boundary == "" {
-			return "", "", nil
+			return part{}, part{}, nil
 		}
 		mr := multipart.NewReader(body, boundary)
 		for {
@@ -77,28 +97,49 @@ func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText string
 				return plain, htmlText, nil
 			}
 			pl, ht, _ := walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, parts)
-			if plain == "" {
+			if plain.text == "" {
 				plain = pl
 			}
-			if htmlText == "" {
+			if htmlText.text == "" {
 				htmlText = ht
 			}
-			if plain != "" {
+			if plain.text != "" {
 				return plain, htmlText, nil
 			}
 		}
 	case mt == "text/plain" || mt == "text/html":
-		raw, err := io.ReadAll(io.LimitReader(decodeTransfer(cte, body), 4*MaxBodyText))
+		limit := readLimit(mt)
+		raw, err := io.ReadAll(io.LimitReader(decodeTransfer(cte, body), limit+1))
 		if err != nil && len(raw) == 0 {
-			return "", "", nil
+			return part{}, part{}, nil
 		}
-		s := toUTF8(raw, params["charset"])
+		cut := int64(len(raw)) > limit
+		if cut {
+			raw = raw[:limit]
+		}
+		p := part{text: toUTF8(raw, params["charset"]), cut: cut}
 		if mt == "text/plain" {
-			return s, "", nil
+			return p, part{}, nil
 		}
-		return "", s, nil
+		return part{}, p, nil
 	}
-	return "", "", nil
+	return part{}, part{}, nil
+}
+
+// dropControls removes control characters other than tab and line breaks:
+// NUL bytes and terminal escapes are junk in a CRM description, and JSON
+// would send each as six bytes.
+func dropControls(s string) string {
+	isJunk := func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }
+	if strings.IndexFunc(s, isJunk) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isJunk(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func decodeTransfer(cte string, r io.Reader) io.Reader {

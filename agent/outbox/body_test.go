@@ -18,6 +18,7 @@ func TestBodyText(t *testing.T) {
 		{"unknown charset falls back", "Content-Type: text/plain; charset=x-unknown\r\n\r\nna\xefve", "naïve", false},
 		{"broken multipart keeps what it read", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nPart one\r\n", "Part one", false},
 		{"attachment only", "Content-Type: application/pdf\r\n\r\n%PDF-1.4", "", false},
+		{"NULs and escapes dropped, tabs kept", "Subject: x\r\n\r\nA\x00\x00B\x1b[31m\tC\x7f\r\n", "AB[31m\tC", false},
 	}
 	for _, tt := range tests {
 		got, truncated, err := BodyText(strings.NewReader(tt.msg))
@@ -33,6 +34,20 @@ func TestBodyText(t *testing.T) {
 	got, truncated, err := BodyText(strings.NewReader(big))
 	if err != nil || !truncated || len(got) > MaxBodyText+len("\n[…]") || !strings.HasSuffix(got, "[…]") {
 		t.Errorf("big body: len %d truncated %v err %v", len(got), truncated, err)
+	}
+	// A sparse or padded file: megabytes of NUL after a short text. Only the
+	// text is kept, and the cut is still reported.
+	padded := "Subject: padded\r\n\r\nHello" + strings.Repeat("\x00", 2*MaxBodyText)
+	got, truncated, err = BodyText(strings.NewReader(padded))
+	if err != nil || !truncated || got != "Hello\n[…]" {
+		t.Errorf("padded body: got %q truncated %v err %v", got, truncated, err)
+	}
+	// UTF-16 halves in UTF-8: a cut raw part is reported even when the text
+	// that is left is shorter than the bound.
+	utf16 := "Content-Type: text/plain; charset=utf-16le\r\n\r\n" + strings.Repeat("a\x00", MaxBodyText)
+	got, truncated, err = BodyText(strings.NewReader(utf16))
+	if err != nil || !truncated || !strings.HasPrefix(got, "aaaa") || len(got) > MaxBodyText+len("\n[…]") {
+		t.Errorf("utf-16 body: len %d truncated %v err %v", len(got), truncated, err)
 	}
 	if _, _, err := BodyText(strings.NewReader("")); err == nil {
 		t.Error("an empty file is not a message")
