@@ -59,6 +59,11 @@ const sqliteMagic = "SQLite format 3\x00"
 // and a handful is plenty for a desktop agent.
 const maxOpenConns = 4
 
+// idleClose is how long a connection may sit unused before it is closed.
+// Each holds a page cache of up to 2 MB; an agent that has gone quiet
+// should not keep them, and reopening costs well under a millisecond.
+const idleClose = 30 * time.Second
+
 // busyTimeout is how long a statement waits for a lock held by another
 // process (a second crmsync on the same file, or a backup tool).
 const busyTimeout = 5 * time.Second
@@ -137,6 +142,16 @@ func (s *Store) Rebuilt() bool { return s.rebuilt }
 
 // Path returns the absolute path of the cache file.
 func (s *Store) Path() string { return s.path }
+
+// Release hands back memory the store keeps for speed: idle connections
+// and their page caches are closed, and the C allocator returns the freed
+// pages to the system. It is meant for the end of a burst of work; the next
+// query opens a connection again.
+func (s *Store) Release() {
+	s.db.SetMaxIdleConns(0)
+	s.db.SetMaxIdleConns(maxOpenConns)
+	trimCHeap()
+}
 
 // Close checkpoints the journal and closes the database.
 func (s *Store) Close() error {
@@ -246,6 +261,7 @@ func openDB(path string, log *slog.Logger) (*Store, error) {
 	}
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
+	db.SetConnMaxIdleTime(idleClose)
 	s := &Store{db: db, path: path, log: log, now: time.Now}
 	if err := s.init(context.Background()); err != nil {
 		db.Close()

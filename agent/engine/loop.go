@@ -302,7 +302,7 @@ func (l *loop) refreshPending(ctx context.Context) {
 		// A burst of tracking read whole messages; hand that memory back
 		// now rather than keep it resident while idle.
 		l.sent = 0
-		go debug.FreeOSMemory()
+		go l.e.releaseMemory()
 	}
 	l.e.mu.Lock()
 	changed := l.e.status.Pending != n
@@ -401,6 +401,13 @@ const (
 	bigSend  = 50
 )
 
+// releaseMemory hands back what a burst left behind: the cache's page
+// caches, then the Go heap's free pages.
+func (e *Engine) releaseMemory() {
+	e.o.Store.Release()
+	debug.FreeOSMemory()
+}
+
 // afterBurst runs when a large backlog (an initial scan) has been decided:
 // the garbage of reading it would otherwise stay resident, and the runtime
 // would spend minutes of background CPU returning it piecemeal.
@@ -410,7 +417,7 @@ func (l *loop) afterBurst() {
 	}
 	if l.burst >= bigBurst {
 		l.queued = map[agent.MessageKey]bool{} // drop the grown buckets
-		go debug.FreeOSMemory()
+		go l.e.releaseMemory()
 	}
 	l.burst = 0
 }
