@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,17 @@ func (h *harness) idle(ctx context.Context) error {
 		return err
 	}
 	h.metric("agent_idle_rss_mb", float64(peak)/1024, "MB")
+	// The split says where the memory is: the Go heap and C allocations
+	// (anon) or pages of the binary and shared libraries (file).
+	if anon, file, err := rssSplitKB(pid); err == nil {
+		h.metric("agent_idle_rss_anon_mb", float64(anon)/1024, "MB")
+		h.metric("agent_idle_rss_file_mb", float64(file)/1024, "MB")
+	}
+	if dir := os.Getenv("CRMSYNC_BENCH_PROFILE"); dir != "" {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid)); err == nil {
+			os.WriteFile(filepath.Join(dir, "idle-agent.smaps"), b, 0o644)
+		}
+	}
 	h.metric("agent_idle_cpu_ms_per_min", float64(after-before)/float64(time.Millisecond), "ms")
 	return nil
 }
@@ -106,6 +118,28 @@ func cpuTime(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / hz, nil
+}
+
+// rssSplitKB is a process's anonymous and file-backed resident memory in KiB.
+func rssSplitKB(pid int) (anon, file int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n
+		case "RssFile", "RssShmem":
+			file += n
+		}
+	}
+	return anon, file, nil
 }
 
 // rssKB is a process's resident set size in KiB.
