@@ -159,6 +159,18 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	signCtx, signCancel := context.WithTimeout(ctx, 60*time.Second)
 	err = eng.SignIn(signCtx, creds)
 	signCancel()
+	waiting := false
+	if err != nil && (crm.IsTemporary(err) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+		// The CRM is down, busy or slow: that passes. An agent started
+		// at login must not give up; it keeps trying on its own.
+		why := agentErrorText(err)
+		if !crm.IsTemporary(err) {
+			why = "The CRM did not answer within a minute."
+		}
+		fmt.Fprintf(out, "crmsync agent: %s Tracking starts once it answers; the agent keeps trying.\n", why)
+		err = eng.UseCredentials(ctx, creds)
+		waiting = true
+	}
 	if err != nil {
 		cancel()
 		<-engDone
@@ -167,7 +179,11 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	srv := control.NewServer(ln, eng, log)
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Run(ctx) }()
-	fmt.Fprintf(out, "crmsync agent: signed in as %s; watching %s (control socket %s)\n", f.user, f.maildir, ln.Path())
+	if waiting {
+		fmt.Fprintf(out, "crmsync agent: waiting for the CRM as %s; watching %s (control socket %s)\n", f.user, f.maildir, ln.Path())
+	} else {
+		fmt.Fprintf(out, "crmsync agent: signed in as %s; watching %s (control socket %s)\n", f.user, f.maildir, ln.Path())
+	}
 	select {
 	case err = <-engDone:
 		cancel()

@@ -253,6 +253,46 @@ func TestChaosOutage(t *testing.T) {
 		n, a, dups, lost, maxQueue, time.Since(back).Round(100*time.Millisecond))
 }
 
+// TestChaosDownAtStart: the headless agent starts (at login, say) while
+// the CRM cannot be reached. It says so, keeps running, and tracks what
+// arrived meanwhile once the CRM is back; a wrong password is still refused
+// at once.
+func TestChaosDownAtStart(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
+	f.down()
+	mdir, data := newMaildir(t), shortDir(t)
+	cfg := NewConfig(filepath.Join(data, "settings.json"))
+	s, _ := cfg.Load()
+	s.AutoTrack = agent.TrackAll
+	if err := cfg.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, f.url(), "alice@demo.local", "demo-alice", mdir, data)
+	waitFor(t, "the agent to say it waits for the CRM", func() bool { return strings.Contains(a.out.String(), "waiting for the CRM") })
+	n := pick(20, 200)
+	burst(t, mdir, "atstart", n)
+	time.Sleep(time.Second)
+	select {
+	case code := <-a.done:
+		t.Fatalf("the agent gave up while the CRM was down: exit %d: %s", code, a.errb.String())
+	default:
+	}
+	f.up(t)
+	back := time.Now()
+	ok := waitUntil(90*time.Second, func() bool { got, _, _ := tally(f.activities(t), "atstart", n); return got >= n })
+	a.stop()
+	got, dups, lost := tally(f.activities(t), "atstart", n)
+	report(t, "down-at-start", ok && dups == 0 && lost == 0, "arrivals=%d activities=%d duplicates=%d lost=%d recovery=%s",
+		n, got, dups, lost, time.Since(back).Round(100*time.Millisecond))
+
+	// A refused password is not a passing fault: the agent stops and says why.
+	code, _, errOut := runIn(t, "wrong-password\n", "agent", "--crm", f.url(), "--user", "alice@demo.local",
+		"--maildir", mdir, "--data", shortDir(t), "--password-stdin")
+	if code == 0 || !strings.Contains(strings.ToLower(errOut), "password") {
+		t.Errorf("a wrong password at start: exit %d, %q", code, errOut)
+	}
+}
+
 // TestChaosPasswordChanged: the password changes on the server mid-burst;
 // the agent asks to sign in again, loses nothing, and resumes.
 func TestChaosPasswordChanged(t *testing.T) {

@@ -115,6 +115,20 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 	return useErr
 }
 
+// UseCredentials starts the session with c without checking it first, as
+// a start with a saved password does: the connection supervisor signs in,
+// retries while the CRM cannot be reached, and reports a refused password
+// as StateNeedsSignIn. Nothing is saved in the keychain.
+func (e *Engine) UseCredentials(ctx context.Context, c agent.Credentials) error {
+	c.CRMURL = strings.TrimRight(strings.TrimSpace(c.CRMURL), "/")
+	c.Username = strings.TrimSpace(c.Username)
+	var useErr error
+	if err := e.do(ctx, func(l *loop) { useErr = l.useCredentials(ctx, c) }); err != nil {
+		return err
+	}
+	return useErr
+}
+
 // SignOut deletes the saved password and stops the connection.
 func (e *Engine) SignOut(ctx context.Context) error {
 	err := e.o.Secrets.Delete(ctx)
