@@ -248,8 +248,10 @@ const maxMsgIDLen = 998
 
 // msgIDs extracts the message IDs of a Message-ID, In-Reply-To or References
 // value: comments and whitespace removed (folds inside an ID included),
-// angle brackets stripped. Without any angle bracket, whitespace-separated
-// tokens are taken as IDs, as some mailers write them bare.
+// angle brackets stripped. Without any angle bracket, a value of one token,
+// or the tokens of the form left@right, are taken as IDs, as some mailers
+// write them bare; the words of a sentence are junk, and taking them would
+// give unrelated messages the same ID.
 func msgIDs(raw []byte) []string {
 	s := stripComments(toValidUTF8(raw))
 	var ids []string
@@ -273,8 +275,11 @@ func msgIDs(raw []byte) []string {
 		}
 		return ids
 	}
-	for _, f := range strings.Fields(s) {
-		if f = strings.Trim(f, ",;"); f != "" && len(f) <= maxMsgIDLen {
+	fields := strings.Fields(s)
+	for _, f := range fields {
+		f = strings.Trim(f, ",;")
+		at := strings.IndexByte(f, '@')
+		if (len(fields) == 1 || at > 0 && at < len(f)-1) && f != "" && len(f) <= maxMsgIDLen {
 			ids = append(ids, f)
 		}
 	}

@@ -358,7 +358,9 @@ func TestMessageIDs(t *testing.T) {
 			}
 		})
 	}
-	for _, field := range []string{"Message-ID: <>", "Message-ID:", "Message-ID: (only a comment)", "X-Other: 1"} {
+	for _, field := range []string{"Message-ID: <>", "Message-ID:", "Message-ID: (only a comment)", "X-Other: 1",
+		// Words are not an ID: two such messages must not share "no".
+		"Message-ID: (a comment) no angle brackets @ all"} {
 		e := mustParse(t, field+"\nSubject: s\n\n")
 		if !e.Synthetic || !strings.HasPrefix(e.MessageID, "synthetic-") || !strings.HasSuffix(e.MessageID, "@crmsync.invalid") {
 			t.Errorf("%q: MessageID = %q (synthetic %v), want a synthetic ID", field, e.MessageID, e.Synthetic)
