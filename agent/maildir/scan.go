@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,8 +44,8 @@ func (s *Source) listDir(folder uint16, cur bool, gen uint32, fresh []listed) []
 		start := len(fresh)
 		s.mu.Lock()
 		for _, de := range ents {
-			if de.IsDir() {
-				continue
+			if t := de.Type(); !t.IsRegular() && t&fs.ModeSymlink == 0 {
+				continue // a directory, pipe, socket or device is no message
 			}
 			name := de.Name()
 			key, _, perr := ParseName(name)

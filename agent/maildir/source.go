@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"crmsync/agent"
@@ -270,7 +271,7 @@ func (s *Source) open(k agent.MessageKey) (*os.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: the key is not in the index", ErrGone)
 	}
-	f, err := os.Open(s.path(e))
+	f, err := openMessage(s.path(e))
 	if err == nil {
 		return f, nil
 	}
@@ -278,11 +279,33 @@ func (s *Source) open(k agent.MessageKey) (*os.File, error) {
 		return nil, err
 	}
 	if p, ok := s.find(s.folderList[e.folder], k); ok {
-		if f, err := os.Open(p); err == nil {
+		if f, err := openMessage(p); err == nil {
 			return f, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: the file was moved or deleted", ErrGone)
+}
+
+// ErrNotFile reports a name in new/ or cur/ that is not a regular file.
+var ErrNotFile = errors.New("not a regular file (a pipe, device or directory)")
+
+// openMessage opens a message file for reading. It never waits: a pipe or
+// device where a message should be would block an open or a read forever,
+// as a hung network file system does, and stall every message behind it.
+func openMessage(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w", path, ErrNotFile)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // find looks for the file of k in new/ and cur/ of folder, reading the

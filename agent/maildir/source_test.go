@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -353,4 +354,43 @@ func TestManyDistinctFlags(t *testing.T) {
 		t.Errorf("Moved = %+v", c)
 	}
 	expectQuiet(t, ch)
+}
+
+// TestPipeNeverBlocks: a named pipe where a message should be, as with a
+// hung network file system, must not stall the intake. A pipe present at
+// the listing or arriving later is not a message; one put in place of a
+// message already reported is refused at once with ErrNotFile.
+func TestPipeNeverBlocks(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	if err := syscall.Mkfifo(filepath.Join(root, "new", "1700000001.M1P1.pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, root, "1700000002.M2P1.host", message("after the pipe"))
+	src, ch := start(t, Options{Root: root, Rescan: 50 * time.Millisecond})
+	expect(t, ch, Added, "1700000002.M2P1.host")
+	if err := syscall.Mkfifo(filepath.Join(root, "new", "1700000003.M3P1.pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expectQuiet(t, ch)
+
+	// Swap a pipe in for the message that was reported.
+	path := filepath.Join(root, "new", "1700000002.M2P1.host")
+	tmp := filepath.Join(root, "tmp", "swap")
+	if err := syscall.Mkfifo(tmp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := src.Envelope("1700000002.M2P1.host"); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotFile) {
+			t.Errorf("Envelope of a pipe: %v, want ErrNotFile", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Envelope blocked on a pipe")
+	}
 }

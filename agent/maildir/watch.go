@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,8 +190,8 @@ func (r *runner) handle(ev fsnotify.Event) bool {
 	switch {
 	case ev.Has(fsnotify.Create):
 		fi, err := os.Lstat(ev.Name)
-		if err != nil || fi.IsDir() {
-			return false // gone again already, or not a message
+		if err != nil || !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+			return false // gone again already, or not a message file
 		}
 		name := filepath.Base(ev.Name)
 		if err := r.place(key, entry{name: name, folder: d.folder, cur: d.cur, seen: r.gen}); err != nil {
