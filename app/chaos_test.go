@@ -689,6 +689,43 @@ func TestChaosMaildirRecreated(t *testing.T) {
 	report(t, "maildir-recreated", ok && dups == 0 && lost == 0, "arrivals=3 activities=%d duplicates=%d lost=%d", a, dups, lost)
 }
 
+// TestChaosMaildirMoved: the whole Maildir is moved away while mail
+// arrives there, then moved back. The status says the folder is gone while
+// it is; afterwards every arrival is tracked exactly once.
+func TestChaosMaildirMoved(t *testing.T) {
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
+	mdir, data := newMaildir(t), t.TempDir()
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	burst(t, mdir, "premove", 3)
+	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "premove", 3); return a >= 3 })
+	away := mdir + ".moved"
+	if err := os.Rename(mdir, away); err != nil {
+		t.Fatal(err)
+	}
+	warned := waitUntil(30*time.Second, func() bool {
+		for _, w := range e.Status().Warnings {
+			if w.Code == "maildir" && strings.Contains(w.Text, "is gone") {
+				return true
+			}
+		}
+		return false
+	})
+	n := pick(10, 100)
+	burst(t, away, "moved", n)
+	if err := os.Rename(away, mdir); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	ok := waitUntil(time.Minute, func() bool { a, _, _ := tally(f.activities(t), "moved", n); return a >= n })
+	cleared := waitUntil(10*time.Second, func() bool { return len(e.Status().Warnings) == 0 })
+	a, dups, lost := tally(f.activities(t), "moved", n)
+	_, predups, _ := tally(f.activities(t), "premove", 3)
+	report(t, "maildir-moved", ok && warned && cleared && dups == 0 && predups == 0 && lost == 0,
+		"arrivals=%d activities=%d duplicates=%d lost=%d warned_while_gone=%v warning_cleared=%v recovery=%s",
+		n, a, dups+predups, lost, warned, cleared, time.Since(back).Round(100*time.Millisecond))
+}
+
 // TestChaosOnlyHeadersBeforeDecision records every request of a session
 // that tracks mail from a contact and leaves a stranger's alone: before a
 // decision only From, To, Cc, Subject and Message-ID leave; the body of

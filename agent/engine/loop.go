@@ -107,6 +107,17 @@ func (l *loop) run(ctx context.Context) error {
 
 // onChange queues new messages for a decision.
 func (l *loop) onChange(ctx context.Context, c maildir.Change) {
+	switch c.Kind {
+	case maildir.Unavailable:
+		l.mailErr = "The mail folder " + l.settings.MaildirPath + " is gone: moved, deleted, or its disk unmounted. " +
+			"Mail that arrives there is tracked once it is back."
+		l.publishStatus(ctx)
+		return
+	case maildir.Available:
+		l.mailErr = ""
+		l.publishStatus(ctx)
+		return
+	}
 	if c.Kind != maildir.Added {
 		return // a move or flag change is the same message; removal keeps its IDs
 	}

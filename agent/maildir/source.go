@@ -42,6 +42,12 @@ const (
 	Moved
 	// Removed is a message whose file is gone from every watched folder.
 	Removed
+	// Unavailable says the Maildir itself is gone (removed, moved away, or
+	// its disk unmounted); Key is empty. Its messages are reported Removed.
+	Unavailable
+	// Available says the Maildir is back after Unavailable; Key is empty.
+	// Its messages are reported again, as Moved when seen before.
+	Available
 )
 
 // String returns the kind's name.
@@ -53,6 +59,10 @@ func (k ChangeKind) String() string {
 		return "Moved"
 	case Removed:
 		return "Removed"
+	case Unavailable:
+		return "Unavailable"
+	case Available:
+		return "Available"
 	}
 	return "Unknown"
 }

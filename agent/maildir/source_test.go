@@ -394,3 +394,45 @@ func TestPipeNeverBlocks(t *testing.T) {
 		t.Fatal("Envelope blocked on a pipe")
 	}
 }
+
+// TestMaildirMovedAway: the whole Maildir is renamed away and back, as when
+// a user moves it or its disk is unmounted. The Source says once that it is
+// gone and once that it is back, and what arrived meanwhile is reported.
+func TestMaildirMovedAway(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "Maildir")
+	makeMaildir(t, root)
+	deliver(t, root, "1700000001.M1P1.host", message("before"))
+	_, ch := start(t, Options{Root: root, Rescan: time.Hour})
+	expect(t, ch, Added, "1700000001.M1P1.host")
+
+	away := filepath.Join(parent, "Maildir.moved")
+	if err := os.Rename(root, away); err != nil {
+		t.Fatal(err)
+	}
+	saw := map[ChangeKind]int{}
+	for saw[Unavailable] == 0 {
+		saw[next(t, ch).Kind]++
+	}
+	if saw[Removed] != 1 {
+		t.Errorf("moved away: got %v, want one Removed and one Unavailable", saw)
+	}
+	deliver(t, away, "1700000002.M2P1.host", message("while away"))
+	if err := os.Rename(away, root); err != nil {
+		t.Fatal(err)
+	}
+	got := map[agent.MessageKey]ChangeKind{}
+	back := false
+	for !back || len(got) < 2 {
+		c := next(t, ch)
+		if c.Kind == Available {
+			back = true
+			continue
+		}
+		got[c.Key] = c.Kind
+	}
+	if got["1700000001.M1P1.host"] != Moved || got["1700000002.M2P1.host"] != Added {
+		t.Errorf("back: got %v, want the first Moved and the second Added", got)
+	}
+	expectQuiet(t, ch)
+}

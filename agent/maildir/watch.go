@@ -33,6 +33,7 @@ type runner struct {
 	pending   map[agent.MessageKey]time.Time // possibly removed keys and when to decide
 	rescanDue bool                           // a rescan is due when the debounce timer fires
 	gen       uint32                         // the number of the latest listing
+	gone      bool                           // Unavailable was reported last
 }
 
 // dirInfo names a message directory.
@@ -101,8 +102,19 @@ func (r *runner) loop() error {
 	missing := time.NewTimer(time.Hour)
 	missing.Stop()
 	checkMissing := func() {
-		if !r.watched[filepath.Join(r.s.opts.Root, "new")] {
+		present := r.watched[filepath.Join(r.s.opts.Root, "new")]
+		if !present {
 			missing.Reset(missingPoll)
+		}
+		if present == r.gone {
+			// Say so once per change; a send cut short by ctx ends the
+			// loop on its next turn.
+			r.gone = !present
+			kind := Available
+			if r.gone {
+				kind = Unavailable
+			}
+			r.send(Change{Kind: kind})
 		}
 	}
 	armed := false
@@ -295,6 +307,15 @@ func (r *runner) ensureWatches() {
 			paths = append(paths, filepath.Join(root, folder))
 		}
 		paths = append(paths, filepath.Join(root, folder, "new"), filepath.Join(root, folder, "cur"))
+	}
+	// A watch follows its directory when that is renamed: after the
+	// Maildir is moved away, a watch on new/ still reports, under the old
+	// path, a directory that is no longer there. Such watches are dropped.
+	for p := range r.watched {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			r.w.Remove(p)
+			delete(r.watched, p)
+		}
 	}
 	for _, p := range paths {
 		if r.watched[p] {
