@@ -313,7 +313,10 @@ func (l *loop) refreshPending(ctx context.Context) {
 		// A burst of tracking read whole messages; hand that memory back
 		// now rather than keep it resident while idle.
 		l.sent = 0
-		go l.e.releaseMemory()
+		// The Go heap only: the cache's connections stay open, since
+		// tracking comes in bursts and reopening one costs a read's
+		// latency.
+		go debug.FreeOSMemory()
 	}
 	l.e.mu.Lock()
 	changed := l.e.status.Pending != n
