@@ -662,15 +662,23 @@ func TestChaosSlowCRM(t *testing.T) {
 		n, a, dups, lost, time.Since(start).Round(100*time.Millisecond), before, goroutines())
 }
 
-// TestChaosMaildirRecreated: the mail folder is removed and created again
-// while the agent runs; mail delivered into the new one is still tracked.
-func TestChaosMaildirRecreated(t *testing.T) {
+// trackingThree starts a signed-in engine on a new Maildir and waits until
+// three messages delivered to it (Message-IDs prefix-0..2) are tracked.
+func trackingThree(t *testing.T, prefix string) (*flakyCRM, string, *chaosEngine) {
+	t.Helper()
 	f := newFlakyCRM(t, localcrm.Options{}, nil)
 	mdir, data := newMaildir(t), t.TempDir()
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
-	burst(t, mdir, "before", 3)
-	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "before", 3); return a >= 3 })
+	burst(t, mdir, prefix, 3)
+	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), prefix, 3); return a >= 3 })
+	return f, mdir, e
+}
+
+// TestChaosMaildirRecreated: the mail folder is removed and created again
+// while the agent runs; mail delivered into the new one is still tracked.
+func TestChaosMaildirRecreated(t *testing.T) {
+	f, mdir, _ := trackingThree(t, "before")
 	if err := os.RemoveAll(mdir); err != nil {
 		t.Fatal(err)
 	}
@@ -693,12 +701,7 @@ func TestChaosMaildirRecreated(t *testing.T) {
 // arrives there, then moved back. The status says the folder is gone while
 // it is; afterwards every arrival is tracked exactly once.
 func TestChaosMaildirMoved(t *testing.T) {
-	f := newFlakyCRM(t, localcrm.Options{}, nil)
-	mdir, data := newMaildir(t), t.TempDir()
-	e := startChaosEngine(t, data, mdir)
-	e.signIn(t, f.url(), "demo-alice")
-	burst(t, mdir, "premove", 3)
-	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "premove", 3); return a >= 3 })
+	f, mdir, e := trackingThree(t, "premove")
 	away := mdir + ".moved"
 	if err := os.Rename(mdir, away); err != nil {
 		t.Fatal(err)
