@@ -313,10 +313,17 @@ func (l *loop) refreshPending(ctx context.Context) {
 		// A burst of tracking read whole messages; hand that memory back
 		// now rather than keep it resident while idle.
 		l.sent = 0
-		// The Go heap only: the cache's connections stay open, since
-		// tracking comes in bursts and reopening one costs a read's
-		// latency.
 		go debug.FreeOSMemory()
+		// The cache's connections and the C heap go only once mail has
+		// been quiet a while: while it flows, reopening a connection
+		// would cost each decision a read's latency.
+		time.AfterFunc(releaseAfter, func() {
+			l.e.do(ctx, func(l *loop) {
+				if len(l.queued) == 0 && len(l.backlog) == 0 && l.e.clock.Now().Sub(l.lastBusy) >= releaseAfter {
+					go l.e.releaseMemory()
+				}
+			})
+		})
 	}
 	l.e.mu.Lock()
 	changed := l.e.status.Pending != n
@@ -407,6 +414,10 @@ func (l *loop) fetchName(ctx context.Context, userID string) {
 		})
 	}()
 }
+
+// releaseAfter is how quiet the mail must have been before the cache's
+// memory is handed back after a burst of tracking.
+const releaseAfter = 5 * time.Second
 
 // bigBurst and bigSend are the backlog and upload counts after which the
 // engine hands memory back to the system.
