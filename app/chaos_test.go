@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -727,6 +728,83 @@ func TestChaosMaildirMoved(t *testing.T) {
 	report(t, "maildir-moved", ok && warned && cleared && dups == 0 && predups == 0 && lost == 0,
 		"arrivals=%d activities=%d duplicates=%d lost=%d warned_while_gone=%v warning_cleared=%v recovery=%s",
 		n, a, dups+predups, lost, warned, cleared, time.Since(back).Round(100*time.Millisecond))
+}
+
+// smallDisk mounts a file system of size bytes for the test, or skips the
+// test where mounting is not allowed (it needs root).
+func smallDisk(t *testing.T, size int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		t.Skipf("a small file system is needed and mounting one failed (%v); run as root to include this scenario", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// fill writes to path until the disk is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the disk: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// storageWarning reports whether the status says decisions cannot be saved.
+func storageWarning(e *chaosEngine) bool {
+	for _, w := range e.Status().Warnings {
+		if w.Code == "storage" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestChaosDiskFull: the data folder's disk fills up while mail arrives.
+// The status says why decisions cannot be saved; nothing crashes; when the
+// disk has room again every arrival is tracked exactly once and the warning
+// goes.
+func TestChaosDiskFull(t *testing.T) {
+	disk := smallDisk(t, 8<<20)
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
+	mdir, data := newMaildir(t), filepath.Join(disk, "data")
+	e := startChaosEngine(t, data, mdir)
+	e.signIn(t, f.url(), "demo-alice")
+	burst(t, mdir, "roomy", 5)
+	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "roomy", 5); return a >= 5 })
+	n := pick(10, 100)
+
+	filler := filepath.Join(disk, "filler")
+	fill(t, filler)
+	burst(t, mdir, "full", n)
+	warned := waitUntil(30*time.Second, func() bool { return storageWarning(e) })
+	maxQueue := len(f.activities(t))
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	ok := waitUntil(time.Minute, func() bool { a, _, _ := tally(f.activities(t), "full", n); return a >= n })
+	cleared := waitUntil(15*time.Second, func() bool { return !storageWarning(e) })
+	got := f.activities(t)
+	a, dups, lost := tally(got, "full", n)
+	_, predups, _ := tally(got, "roomy", 5)
+	report(t, "disk-full", warned && ok && cleared && dups+predups == 0 && lost == 0,
+		"arrivals=%d activities=%d duplicates=%d lost=%d warned=%v warning_cleared=%v activities_while_full=%d recovery=%s",
+		n, a, dups+predups, lost, warned, cleared, maxQueue-5, time.Since(back).Round(100*time.Millisecond))
 }
 
 // TestChaosOnlyHeadersBeforeDecision records every request of a session

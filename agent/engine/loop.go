@@ -44,10 +44,12 @@ type loop struct {
 	burst      int  // messages queued since the backlog was last empty
 	sent       int  // messages uploaded since the outbox was last empty
 
-	mailStop   context.CancelFunc // stops the current Maildir source; nil if none
-	mailErr    string             // why no mail is watched; "" when it is
-	mailFailed chan error         // the Maildir source stopped with an error
-	mailRetryC <-chan time.Time   // fires to look for a missing mail folder again
+	mailStop    context.CancelFunc // stops the current Maildir source; nil if none
+	mailErr     string             // why no mail is watched; "" when it is
+	mailFailed  chan error         // the Maildir source stopped with an error
+	mailRetryC  <-chan time.Time   // fires to look for a missing mail folder again
+	storeErr    string             // why decisions cannot be saved; "" when they can
+	storeRetryC <-chan time.Time   // fires to decide the waiting messages again after a save failed
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -101,6 +103,9 @@ func (l *loop) run(ctx context.Context) error {
 			l.mailRetryC = nil
 			l.startMail(ctx)
 			l.publishStatus(ctx)
+		case <-l.storeRetryC:
+			l.storeRetryC = nil
+			l.redecide()
 		}
 	}
 }
@@ -191,8 +196,10 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 		if _, err := l.e.o.Store.Decide(ctx, r.message(), actionTrack(r.key, nil)); err != nil {
 			l.e.log.Error("engine: queueing a track failed", "err", err)
 			l.waiting[r.key] = true
+			l.storeFailed(ctx, err)
 			continue
 		}
+		l.storeOK(ctx)
 		l.e.box.Kick()
 		shown = append(shown, r)
 	}
@@ -205,8 +212,10 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 			for _, m := range skips {
 				l.waiting[m.Key] = true
 			}
+			l.storeFailed(ctx, err)
 			return
 		}
+		l.storeOK(ctx)
 		for _, key := range k {
 			kept[key] = true
 		}
@@ -263,6 +272,40 @@ func (l *loop) onConn(ctx context.Context, s conn.Status) {
 		}
 	case agent.StateNotPermitted:
 		l.e.publishNotice("Not permitted to sync", conn.ErrNotPermitted.Error()+".")
+	}
+}
+
+// storeRetry is how often messages whose decision could not be saved
+// (a full disk, a data folder made read-only) are decided again.
+const storeRetry = 10 * time.Second
+
+// storeFailed tells the user that decisions cannot be saved, and why, and
+// arranges for the waiting messages to be decided again: nothing is lost,
+// since the mail stays in the Maildir until its decision is saved.
+func (l *loop) storeFailed(ctx context.Context, err error) {
+	why := "the data folder cannot be written"
+	switch {
+	case errors.Is(err, cache.ErrDiskFull):
+		why = "the disk is full"
+	case errors.Is(err, cache.ErrNoAccess):
+		why = "the data folder or its cache file is not writable"
+	}
+	text := "Decisions cannot be saved: " + why + ". Free some disk space or fix the folder's permissions; " +
+		"waiting messages are decided again every 10 seconds."
+	if l.storeRetryC == nil {
+		_, l.storeRetryC = l.e.clock.NewTimer(storeRetry)
+	}
+	if text != l.storeErr {
+		l.storeErr = text
+		l.publishStatus(ctx)
+	}
+}
+
+// storeOK clears the warning of storeFailed once a decision is saved.
+func (l *loop) storeOK(ctx context.Context) {
+	if l.storeErr != "" {
+		l.storeErr = ""
+		l.publishStatus(ctx)
 	}
 }
 
@@ -351,6 +394,9 @@ func (l *loop) publishStatus(ctx context.Context) {
 	}
 	if l.mailErr != "" {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail folder", Text: l.mailErr, Severity: agent.SeverityError})
+	}
+	if l.storeErr != "" {
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "storage", Title: "Data folder", Text: l.storeErr, Severity: agent.SeverityError})
 	}
 	st.ScanDone, st.ScanTotal = l.e.mail.Progress()
 	if n, err := l.e.o.Store.Pending(ctx); err == nil {
