@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"crmsync/agent"
@@ -199,10 +201,20 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 // socket: one agent per directory, and a second start learns which
 // process holds it.
 func lockDataDir(data string) (*control.Listener, error) {
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the data directory: %w", err)
+	err := os.MkdirAll(data, 0o700)
+	var ln *control.Listener
+	if err == nil {
+		ln, err = control.Listen(filepath.Join(data, "control.sock"))
 	}
-	return control.Listen(filepath.Join(data, "control.sock"))
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return nil, fmt.Errorf("the data folder %s is on a read-only file system; crmsync keeps its cache and control socket there: choose a writable folder with --data, or make the disk writable again", data)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("the data folder %s is not writable by you; crmsync keeps its cache and control socket there: choose a folder you own with --data, or fix its permissions", data)
+	case err != nil:
+		return nil, fmt.Errorf("cannot use the data folder %s: %w", data, err)
+	}
+	return ln, nil
 }
 
 // buildEngine opens the IDs-only cache of the account and builds the

@@ -807,6 +807,29 @@ func TestChaosDiskFull(t *testing.T) {
 		n, a, dups+predups, lost, warned, cleared, maxQueue-5, time.Since(back).Round(100*time.Millisecond))
 }
 
+// TestChaosReadOnlyDataDir: the agent is started on a data folder whose
+// file system is read-only (a full or failing disk that the system turned
+// read-only, say). It must stop at once with a sentence that says what is
+// wrong and what to do, not crash or retry forever.
+func TestChaosReadOnlyDataDir(t *testing.T) {
+	disk := smallDisk(t, 1<<20)
+	data := filepath.Join(disk, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("", disk, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	f := newFlakyCRM(t, localcrm.Options{}, nil)
+	start := time.Now()
+	code, _, errOut := runIn(t, "demo-alice\n", "agent", "--crm", f.url(), "--user", "alice@demo.local",
+		"--maildir", newMaildir(t), "--data", data, "--password-stdin")
+	took := time.Since(start)
+	clear := strings.Contains(errOut, "read-only") && strings.Contains(errOut, data) && strings.Contains(errOut, "--data")
+	report(t, "read-only-data-dir", code != 0 && clear && took < 30*time.Second, "exit=%d took=%s message=%q",
+		code, took.Round(10*time.Millisecond), strings.TrimSpace(errOut))
+}
+
 // TestChaosOnlyHeadersBeforeDecision records every request of a session
 // that tracks mail from a contact and leaves a stranger's alone: before a
 // decision only From, To, Cc, Subject and Message-ID leave; the body of
