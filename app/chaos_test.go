@@ -596,13 +596,10 @@ func TestChaosFloodAndOddMail(t *testing.T) {
 		k := fmt.Sprintf("%d.odd%dP1.chaos", now, i)
 		i++
 		oddKeys[name] = agent.MessageKey(k)
-		// Delivered byte for byte as mail systems do, written in tmp/ and
-		// renamed in: a reader may otherwise see a 2 MB file half written.
-		tmp := filepath.Join(mdir, "tmp", k)
-		if err := os.WriteFile(tmp, m, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(mdir, "new", k)); err != nil {
+		// Written straight into new/, as cp and some scripts do rather
+		// than renaming a finished file in from tmp/: the agent may see a
+		// 2 MB file half written and must wait for the rest.
+		if err := os.WriteFile(filepath.Join(mdir, "new", k), m, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

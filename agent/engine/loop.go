@@ -44,12 +44,14 @@ type loop struct {
 	burst      int  // messages queued since the backlog was last empty
 	sent       int  // messages uploaded since the outbox was last empty
 
-	mailStop    context.CancelFunc // stops the current Maildir source; nil if none
-	mailErr     string             // why no mail is watched; "" when it is
-	mailFailed  chan error         // the Maildir source stopped with an error
-	mailRetryC  <-chan time.Time   // fires to look for a missing mail folder again
-	storeErr    string             // why decisions cannot be saved; "" when they can
-	storeRetryC <-chan time.Time   // fires to decide the waiting messages again after a save failed
+	mailStop    context.CancelFunc        // stops the current Maildir source; nil if none
+	mailErr     string                    // why no mail is watched; "" when it is
+	mailFailed  chan error                // the Maildir source stopped with an error
+	mailRetryC  <-chan time.Time          // fires to look for a missing mail folder again
+	storeErr    string                    // why decisions cannot be saved; "" when they can
+	storeRetryC <-chan time.Time          // fires to decide the waiting messages again after a save failed
+	settling    map[agent.MessageKey]bool // files that may still be being written
+	settleC     <-chan time.Time          // fires to decide the settling messages again
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -106,6 +108,10 @@ func (l *loop) run(ctx context.Context) error {
 		case <-l.storeRetryC:
 			l.storeRetryC = nil
 			l.redecide()
+		case <-l.settleC:
+			l.settleC = nil
+			l.requeue(l.settling)
+			l.settling = nil
 		}
 	}
 }
@@ -167,6 +173,18 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 				continue
 			}
 			if errors.Is(r.err, errKnown) {
+				continue
+			}
+			if errors.Is(r.err, maildir.ErrSettling) {
+				// Written straight into new/ and read too early: look again
+				// once the writer is done, rather than call it unreadable.
+				if l.settling == nil {
+					l.settling = map[agent.MessageKey]bool{}
+				}
+				l.settling[r.key] = true
+				if l.settleC == nil {
+					_, l.settleC = l.e.clock.NewTimer(maildir.SettleTime)
+				}
 				continue
 			}
 			l.e.log.Warn("engine: message could not be decided", "key", string(r.key), "err", r.err)
@@ -310,10 +328,14 @@ func (l *loop) storeOK(ctx context.Context) {
 }
 
 // redecide puts the messages that waited for the CRM back in the backlog.
-func (l *loop) redecide() {
-	for k := range l.waiting {
+func (l *loop) redecide() { l.requeue(l.waiting) }
+
+// requeue moves keys into the backlog, skipping those gone from the
+// Maildir or already queued.
+func (l *loop) requeue(keys map[agent.MessageKey]bool) {
+	for k := range keys {
 		folder, ok := l.e.mail.Folder(k)
-		delete(l.waiting, k)
+		delete(keys, k)
 		if !ok || l.queued[k] {
 			continue
 		}

@@ -21,6 +21,16 @@ import (
 // moved away before it could be read.
 var ErrGone = errors.New("message is no longer in the maildir")
 
+// ErrSettling reports a message that could not be parsed and whose file
+// changed less than SettleTime ago: a program that writes straight into
+// new/ instead of renaming the finished file in from tmp/ (cp, some
+// scripts) may still be writing it. Ask again after SettleTime.
+var ErrSettling = errors.New("the message file is still being written")
+
+// SettleTime is how long after its last change an unparsable message file
+// is taken to be possibly unfinished.
+const SettleTime = 2 * time.Second
+
 // ErrNotMaildir reports a root directory that is not a Maildir.
 var ErrNotMaildir = errors.New("not a maildir")
 
@@ -200,6 +210,9 @@ func (s *Source) Envelope(k agent.MessageKey) (Envelope, error) {
 	defer f.Close()
 	e, err := ParseHeader(f)
 	if err != nil {
+		if fi, serr := f.Stat(); serr == nil && time.Since(fi.ModTime()) < SettleTime {
+			err = fmt.Errorf("%w: %w", ErrSettling, err)
+		}
 		return Envelope{}, fmt.Errorf("maildir: envelope of %s: %w", k, err)
 	}
 	return e, nil

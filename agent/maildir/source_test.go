@@ -436,3 +436,33 @@ func TestMaildirMovedAway(t *testing.T) {
 	}
 	expectQuiet(t, ch)
 }
+
+// TestEnvelopeSettling: a file written straight into new/ may be read
+// before it is complete. Unparsable and just changed, it is reported as
+// settling; unparsable and older than SettleTime, as not a message.
+func TestEnvelopeSettling(t *testing.T) {
+	root := t.TempDir()
+	makeMaildir(t, root)
+	path := filepath.Join(root, "new", "1700000001.M1P1.host")
+	if err := os.WriteFile(path, nil, 0o600); err != nil { // created, not yet written
+		t.Fatal(err)
+	}
+	src, ch := start(t, Options{Root: root})
+	expect(t, ch, Added, "1700000001.M1P1.host")
+	if _, err := src.Envelope("1700000001.M1P1.host"); !errors.Is(err, ErrSettling) {
+		t.Fatalf("a fresh empty file: %v, want ErrSettling", err)
+	}
+	old := time.Now().Add(-2 * SettleTime)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Envelope("1700000001.M1P1.host"); err == nil || errors.Is(err, ErrSettling) || !errors.Is(err, ErrNotMessage) {
+		t.Fatalf("an old empty file: %v, want ErrNotMessage and not ErrSettling", err)
+	}
+	if err := os.WriteFile(path, []byte(message("finished")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := src.Envelope("1700000001.M1P1.host"); err != nil || e.Subject != "finished" {
+		t.Fatalf("the finished file: %+v, %v", e, err)
+	}
+}
