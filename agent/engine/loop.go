@@ -378,10 +378,9 @@ func (l *loop) refreshPending(ctx context.Context) {
 		// A burst of tracking read whole messages; hand that memory back
 		// now rather than keep it resident while idle.
 		l.sent = 0
-		go debug.FreeOSMemory()
-		// The cache's connections and the C heap go only once mail has
-		// been quiet a while: while it flows, reopening a connection
-		// would cost each decision a read's latency.
+		// Only once mail has been quiet a while: while it flows, a forced
+		// collection would pause the decisions in flight, and reopening
+		// a cache connection would cost each decision a read's latency.
 		time.AfterFunc(releaseAfter, func() {
 			l.e.do(ctx, func(l *loop) {
 				if len(l.queued) == 0 && len(l.backlog) == 0 && l.e.clock.Now().Sub(l.lastBusy) >= releaseAfter {
