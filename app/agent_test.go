@@ -7,11 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"crmsync/agent"
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
 )
@@ -213,7 +215,18 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	deliver(t, mdir, "", key(4), message("maria.campbell@contoso.example", "alice@demo.local, bob@demo.local",
 		"Team thread", "shared@contoso.example", now, "For both of you."))
-	waitFor(t, "the shared message linked", func() bool { return strings.Contains(items(), "Team thread") && strings.Contains(items(), "tracked") })
+	// Its own line must say tracked: "tracked" elsewhere in the list (or
+	// "not tracked") proves nothing, and an untrack while it is still
+	// pending only cancels.
+	waitFor(t, "the shared message linked", func() bool {
+		for _, line := range strings.Split(items(), "\n") {
+			if strings.HasPrefix(line, key(4)+" ") {
+				f := strings.Split(line, "  ")
+				return slices.ContainsFunc(f, func(s string) bool { return strings.TrimSpace(s) == agent.Tracked.String() })
+			}
+		}
+		return false
+	})
 	code, out, _ = run(t, "untrack", key(4), "--data", data)
 	if code != ExitOK || !strings.Contains(out, "Bob Nguyen owns it") {
 		t.Errorf("untrack of bob's copy: %d %q", code, out)
