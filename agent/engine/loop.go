@@ -52,6 +52,7 @@ type loop struct {
 	storeRetryC <-chan time.Time          // fires to decide the waiting messages again after a save failed
 	settling    map[agent.MessageKey]bool // files that may still be being written
 	settleC     <-chan time.Time          // fires to decide the settling messages again
+	releaseC    <-chan time.Time          // fires to hand back memory if mail has been quiet since a tracking burst
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -112,6 +113,11 @@ func (l *loop) run(ctx context.Context) error {
 			l.settleC = nil
 			l.requeue(l.settling)
 			l.settling = nil
+		case <-l.releaseC:
+			l.releaseC = nil
+			if len(l.queued) == 0 && len(l.backlog) == 0 && l.e.clock.Now().Sub(l.lastBusy) >= releaseAfter {
+				go l.e.releaseMemory()
+			}
 		}
 	}
 }
@@ -381,13 +387,9 @@ func (l *loop) refreshPending(ctx context.Context) {
 		// Only once mail has been quiet a while: while it flows, a forced
 		// collection would pause the decisions in flight, and reopening
 		// a cache connection would cost each decision a read's latency.
-		time.AfterFunc(releaseAfter, func() {
-			l.e.do(ctx, func(l *loop) {
-				if len(l.queued) == 0 && len(l.backlog) == 0 && l.e.clock.Now().Sub(l.lastBusy) >= releaseAfter {
-					go l.e.releaseMemory()
-				}
-			})
-		})
+		if l.releaseC == nil {
+			_, l.releaseC = l.e.clock.NewTimer(releaseAfter)
+		}
 	}
 	l.e.mu.Lock()
 	changed := l.e.status.Pending != n
