@@ -181,11 +181,11 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	srv := control.NewServer(ln, eng, log)
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Run(ctx) }()
+	state := "signed in"
 	if waiting {
-		fmt.Fprintf(out, "crmsync agent: waiting for the CRM as %s; watching %s (control socket %s)\n", f.user, f.maildir, ln.Path())
-	} else {
-		fmt.Fprintf(out, "crmsync agent: signed in as %s; watching %s (control socket %s)\n", f.user, f.maildir, ln.Path())
+		state = "waiting for the CRM"
 	}
+	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, f.user, f.maildir, ln.Path())
 	select {
 	case err = <-engDone:
 		cancel()

@@ -398,12 +398,12 @@ func (s *Source) seenAt(k agent.MessageKey) (slot, bool) {
 	return sl, ok
 }
 
-// isAt reports whether the index has k at e.
-func (s *Source) isAt(k agent.MessageKey, e entry) bool {
+// where reports whether the index has k, and whether at e.
+func (s *Source) where(k agent.MessageKey, e entry) (known, at bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sl, ok := s.index.get(k)
-	return ok && s.holds(k, sl, e)
+	return ok, ok && s.holds(k, sl, e)
 }
 
 // Check reports whether root is a Maildir (it holds cur/, new/ and tmp/),

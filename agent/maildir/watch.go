@@ -224,10 +224,11 @@ func (r *runner) handle(ev fsnotify.Event) bool {
 func (r *runner) place(key agent.MessageKey, e entry) error {
 	delete(r.pending, key)
 	kind := Added
-	if r.s.isAt(key, e) {
+	known, at := r.s.where(key, e)
+	if at {
 		return nil
 	}
-	if _, ok := r.s.seenAt(key); ok {
+	if known {
 		kind = Moved
 	} else if _, ok := r.removed[key]; ok {
 		kind = Moved

@@ -44,15 +44,15 @@ func BodyText(r io.Reader) (text string, truncated bool, err error) {
 		text, truncated = stripHTML(htmlText.text), htmlText.cut
 	}
 	text = dropControls(text)
-	if truncated && len(text) <= MaxBodyText {
-		return text + "\n[…]", true, nil
-	}
 	if len(text) > MaxBodyText {
 		cut := MaxBodyText
 		for cut > 0 && !utf8.RuneStart(text[cut]) {
 			cut--
 		}
-		return text[:cut] + "\n[…]", true, nil
+		text, truncated = text[:cut], true
+	}
+	if truncated {
+		return text + "\n[…]", true, nil
 	}
 	return text, false, nil
 }
