@@ -351,13 +351,16 @@ func (c *call) resolveAddress(q queryer, addr string) (*ref, error) {
 	if addr == "" {
 		return nil, nil
 	}
+	recs, err := findByAddress(c.ctx, q, addr)
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
 	for _, logical := range resolutionOrder {
 		ent, _ := tables.logical(logical)
-		recs, err := findByEmail(c.ctx, q, ent, addr)
-		if err != nil {
-			return nil, err
-		}
 		for _, r := range recs {
+			if r.set != ent.set {
+				continue
+			}
 			if logical == "systemuser" {
 				if d, _ := r.attrs["isdisabled"].(bool); d {
 					continue

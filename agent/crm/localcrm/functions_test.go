@@ -19,6 +19,10 @@ func TestCheckIncomingEmail(t *testing.T) {
 	if r := e.req("POST", "leads", alice, map[string]any{"firstname": "Lee", "lastname": "Ead", "emailaddress1": "lee@prospect.example"}); r.status != 204 {
 		t.Fatalf("create lead: %d %s", r.status, r.raw)
 	}
+	// Upper case beyond ASCII: found as a filter would find it.
+	if r := e.req("POST", "leads", alice, map[string]any{"firstname": "Åsa", "lastname": "Öberg", "emailaddress2": "ÅSA.ÖBERG@Prospect.example"}); r.status != 204 {
+		t.Fatalf("create lead: %d %s", r.status, r.raw)
+	}
 	if _, err := e.srv.AddUser("gone@demo.local", "pw", "Gone User", true); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +42,7 @@ func TestCheckIncomingEmail(t *testing.T) {
 		{"account sender", "<n2@mail.example>", "orders@northwind.example", true, 5},
 		{"user sender", "<n3@mail.example>", "bob@demo.local", true, 5},
 		{"lead sender", "<n4@mail.example>", "lee@prospect.example", true, 5},
+		{"lead sender, second address, upper case beyond ASCII", "<n9@mail.example>", "åsa.öberg@prospect.example", true, 5},
 		{"unknown sender", "<n5@mail.example>", "stranger@elsewhere.example", false, 3},
 		{"disabled user", "<n6@mail.example>", "gone@demo.local", false, 3},
 		{"empty sender", "<n7@mail.example>", "", false, 7},

@@ -1,8 +1,10 @@
 package localcrm
 
 import (
+	"cmp"
 	"database/sql"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -234,18 +236,89 @@ func (c *call) list(ent *entity) error {
 	return nil
 }
 
-// candidates returns the records a query can match. A filter on an
-// email's messageid (alone or and-ed with more) is answered from the
-// messageid index, as Dataverse answers it, instead of by reading every
-// email: duplicate checks are the agent's most frequent query. The full
-// filter is still applied to the candidates.
+// candidates returns the records a query can match. Two filters are
+// answered from an index, as Dataverse answers them, instead of by reading
+// every record of the table: one on an email's messageid (duplicate
+// checks), and one on address columns (the agent resolves the parties of
+// every message it tracks that way). The full filter is still applied to
+// the candidates, so an index only has to find a superset.
 func (c *call) candidates(ent *entity, spec *querySpec) ([]*record, error) {
 	if ent.set == "emails" {
 		if m, ok := messageIDEq(spec.filter); ok {
 			return findByMessageID(c.ctx, c.s.st.db, m, true)
 		}
 	}
+	// Only the tables address resolution searches have address indexes.
+	if addrs, ok := addressEqs(ent, spec.filter); ok && len(addrs) <= maxIndexedAddresses && slices.Contains(resolutionOrder, ent.logical) {
+		return c.byAddresses(ent, addrs)
+	}
 	return listRecords(c.ctx, c.s.st.db, ent.set)
+}
+
+// maxIndexedAddresses bounds the index lookups of one query; a filter
+// naming more addresses reads the table once instead.
+const maxIndexedAddresses = 64
+
+// byAddresses returns ent's records that have one of addrs in an address
+// column, oldest first, each once.
+func (c *call) byAddresses(ent *entity, addrs []string) ([]*record, error) {
+	seen := map[string]bool{}
+	var out []*record
+	for _, a := range addrs {
+		a = strings.ToLower(a)
+		if seen["@"+a] {
+			continue
+		}
+		seen["@"+a] = true
+		recs, err := findByAddress(c.ctx, c.s.st.db, a)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.set == ent.set && !seen[r.id] {
+				seen[r.id] = true
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
+	return out, nil
+}
+
+// addressEqs finds the addresses a filter restricts ent's records to: an
+// or-tree whose every branch has "<address column> eq '<text>'", alone or
+// and-ed with more. It reports false for any other filter.
+func addressEqs(ent *entity, n node) ([]string, bool) {
+	switch n := n.(type) {
+	case *logicalNode:
+		l, lok := addressEqs(ent, n.left)
+		r, rok := addressEqs(ent, n.right)
+		switch {
+		case n.op == "or" && lok && rok:
+			return append(l, r...), true
+		case n.op == "and" && lok:
+			return l, true
+		case n.op == "and" && rok:
+			return r, true
+		}
+	case *cmpNode:
+		if n.op != "eq" {
+			return nil, false
+		}
+		p, lit := n.left, n.right
+		if _, isLit := p.(*litNode); isLit {
+			p, lit = lit, p
+		}
+		prop, ok1 := p.(*propNode)
+		l, ok2 := lit.(*litNode)
+		if !ok1 || !ok2 || !slices.Contains(ent.emailCols, prop.name) {
+			return nil, false
+		}
+		if s, ok := l.v.(string); ok {
+			return []string{s}, true
+		}
+	}
+	return nil, false
 }
 
 // messageIDEq finds "messageid eq '<literal>'" among the and-ed terms of n.

@@ -386,3 +386,53 @@ func TestMessageIDFilter(t *testing.T) {
 		t.Error("no filter must not take the fast path")
 	}
 }
+
+// TestAddressFilterFromIndex checks that a filter on address columns,
+// answered from the address indexes, finds exactly what reading the whole
+// table finds: the same filter or-ed with a term that never matches is
+// answered the slow way.
+func TestAddressFilterFromIndex(t *testing.T) {
+	e := newEnv(t, Options{})
+	alice := e.signIn("alice@demo.local", "demo-alice")
+	for i, c := range []map[string]any{
+		{"lastname": "One", "emailaddress1": "shared@example.com"},
+		{"lastname": "Two", "emailaddress2": "SHARED@Example.com"},
+		{"lastname": "Three", "emailaddress3": "shared@example.com", "emailaddress1": "other@example.com"},
+		{"lastname": "Four", "emailaddress1": "ÅSA@example.se"},
+		{"lastname": "Five", "emailaddress1": "shared@example.com.evil"},
+		{"lastname": "Six", "emailaddress1": "shared@example.com", "statecode": 1},
+	} {
+		if r := e.req("POST", "contacts", alice, c); r.status != 204 {
+			t.Fatalf("contact %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	names := func(filter string) []string {
+		t.Helper()
+		r := e.req("GET", "contacts?$select=lastname&$orderby=createdon&$filter="+url.QueryEscape(filter), alice, nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", filter, r.status, r.raw)
+		}
+		var out []string
+		for _, v := range r.values() {
+			out = append(out, fmt.Sprint(v["lastname"]))
+		}
+		return out
+	}
+	const never = " or contains(lastname,'never-a-name')"
+	for _, tc := range []struct {
+		filter string
+		want   string
+	}{
+		{"emailaddress1 eq 'shared@example.com' or emailaddress2 eq 'shared@example.com' or emailaddress3 eq 'shared@example.com'", "One Two Three Six"},
+		{"(emailaddress1 eq 'Shared@Example.COM' or emailaddress2 eq 'shared@example.com') and statecode eq 0", "One Two"},
+		{"emailaddress1 eq 'åsa@example.se'", "Four"},
+		{"emailaddress2 eq 'other@example.com'", ""},
+		{"emailaddress1 eq 'other@example.com' or emailaddress1 eq 'åsa@EXAMPLE.se'", "Three Four"},
+	} {
+		fast := strings.Join(names(tc.filter), " ")
+		slow := strings.Join(names("("+tc.filter+")"+never), " ")
+		if fast != tc.want || slow != tc.want {
+			t.Errorf("%s: from the index %q, from the table %q, want %q", tc.filter, fast, slow, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 -- Store of the local CRM. Records of every table share one table; their
 -- columns live in a JSON document and are filtered in Go. Only what must
--- be found fast (message IDs, users, tokens) has its own column or table.
+-- be found fast (message IDs, users, tokens) has its own column, table or
+-- index.
 
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -21,6 +22,14 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_seq ON records (entityset, seq);
 CREATE INDEX IF NOT EXISTS records_messageid ON records (messageid) WHERE messageid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_messageid_nocase ON records (messageid COLLATE NOCASE) WHERE messageid IS NOT NULL;
+-- Address resolution (every CheckIncomingEmail and every tracked party)
+-- finds a sender by these, not by decoding every contact. The expressions
+-- must stay exactly as addressQuery writes them, or SQLite will not use
+-- them; crm_lower is registered by the program (see driverName).
+CREATE INDEX IF NOT EXISTS records_emailaddress1 ON records (crm_lower(json_extract(data, '$.a.emailaddress1')));
+CREATE INDEX IF NOT EXISTS records_emailaddress2 ON records (crm_lower(json_extract(data, '$.a.emailaddress2')));
+CREATE INDEX IF NOT EXISTS records_emailaddress3 ON records (crm_lower(json_extract(data, '$.a.emailaddress3')));
+CREATE INDEX IF NOT EXISTS records_internalemailaddress ON records (crm_lower(json_extract(data, '$.a.internalemailaddress')));
 
 CREATE TABLE IF NOT EXISTS parties (
 	id                  TEXT PRIMARY KEY,

@@ -12,9 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 //go:embed schema.sql
@@ -38,6 +39,27 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// driverName is SQLite with crm_lower, the lower-casing the query filters
+// use (Unicode, as strings.ToLower), so that an index on an address finds
+// exactly what a filter on it matches. SQLite's own lower() folds ASCII
+// only: "ÅSA@example.se" would not be found as "åsa@example.se".
+const driverName = "sqlite3_localcrm"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		return c.RegisterFunc("crm_lower", crmLower, true)
+	}})
+}
+
+// crmLower lower-cases text; anything else (a missing column is NULL)
+// has no address and yields NULL.
+func crmLower(v any) any {
+	if s, ok := v.(string); ok {
+		return strings.ToLower(s)
+	}
+	return nil
+}
+
 // openStore opens (creating if needed) the store in dir, or an in-memory
 // store when dir is empty.
 func openStore(dir string) (*store, error) {
@@ -46,7 +68,7 @@ func openStore(dir string) (*store, error) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		// A private name keeps two in-memory servers in one process apart.
-		dsn = "file:localcrm-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&_fk=1&_txlock=immediate"
+		dsn = "file:localcrm-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&_fk=1&_txlock=immediate&_stmt_cache_size=64"
 	} else {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("localcrm: create data directory: %w", err)
@@ -62,9 +84,9 @@ func openStore(dir string) (*store, error) {
 		if err := os.Chmod(path, 0o600); err != nil {
 			return nil, fmt.Errorf("localcrm: protect store: %w", err)
 		}
-		dsn = "file:" + path + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=5000&_fk=1&_txlock=immediate"
+		dsn = "file:" + path + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=5000&_fk=1&_txlock=immediate&_stmt_cache_size=64"
 	}
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("localcrm: open store: %w", err)
 	}
@@ -299,37 +321,57 @@ func findByMessageID(ctx context.Context, q queryer, m string, fold bool) ([]*re
 	return out, rows.Err()
 }
 
-// findByEmail returns the records of set whose address columns hold addr
-// (ignoring case), oldest first.
-func findByEmail(ctx context.Context, q queryer, e *entity, addr string) ([]*record, error) {
-	if len(e.emailCols) == 0 {
-		return nil, nil
-	}
-	where := ""
-	args := []any{e.set}
-	for i, c := range e.emailCols {
-		if i > 0 {
-			where += " OR "
-		}
-		where += `lower(json_extract(data, '$.a.` + c + `')) = ?`
-		args = append(args, addr)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+recordCols+` FROM records
-		WHERE entityset = ? AND (`+where+`) ORDER BY seq`, args...)
+// findByAddress returns the records of the resolution tables (users,
+// contacts, accounts, leads) that have addr, ignoring case, in any of
+// their address columns, oldest first. One indexed query answers for all
+// four tables: address resolution runs for every message decided.
+func findByAddress(ctx context.Context, q queryer, addr string) ([]*record, error) {
+	rows, err := q.QueryContext(ctx, addressQuery, addr)
 	if err != nil {
-		return nil, fmt.Errorf("localcrm: find address in %s: %w", e.set, err)
+		return nil, fmt.Errorf("localcrm: find address: %w", err)
 	}
 	defer rows.Close()
 	var out []*record
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
-			return nil, fmt.Errorf("localcrm: find address in %s: %w", e.set, err)
+			return nil, fmt.Errorf("localcrm: find address: %w", err)
 		}
-		out = append(out, r)
+		if ent, ok := tables.set(r.set); ok && hasAddress(r, ent, addr) {
+			out = append(out, r)
+		}
 	}
 	return out, rows.Err()
 }
+
+// hasAddress reports whether one of e's address columns of r holds addr
+// (lower case): the query matched the column name, which another table
+// may use for something else.
+func hasAddress(r *record, e *entity, addr string) bool {
+	for _, c := range e.emailCols {
+		if s, ok := r.attrs[c].(string); ok && strings.ToLower(s) == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// addressQuery selects records by address through the address indexes of
+// schema.sql; its expressions must match theirs exactly.
+var addressQuery = func() string {
+	seen := map[string]bool{}
+	var terms []string
+	for _, logical := range resolutionOrder {
+		ent, _ := tables.logical(logical)
+		for _, c := range ent.emailCols {
+			if !seen[c] {
+				seen[c] = true
+				terms = append(terms, `crm_lower(json_extract(data, '$.a.`+c+`')) = ?1`)
+			}
+		}
+	}
+	return `SELECT ` + recordCols + ` FROM records WHERE ` + strings.Join(terms, " OR ") + ` ORDER BY seq`
+}()
 
 func encodeData(r *record) (string, error) {
 	b, err := json.Marshal(recordData{A: r.attrs, L: r.lookups})

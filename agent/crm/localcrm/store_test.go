@@ -163,3 +163,38 @@ func TestServe(t *testing.T) {
 		t.Fatal("Serve did not stop")
 	}
 }
+
+// TestAddressLookupUsesIndexes guards the address indexes: if the query
+// and the index expressions drift apart, SQLite silently falls back to
+// reading every record for every message decided.
+func TestAddressLookupUsesIndexes(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.st.db.Query("EXPLAIN QUERY PLAN "+addressQuery, "someone@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	searches := 0
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+		if strings.HasPrefix(detail, "SCAN records") {
+			t.Errorf("the address lookup reads the whole table: %q", detail)
+		}
+		if strings.HasPrefix(detail, "SEARCH records USING INDEX records_") && strings.Contains(detail, "<expr>=?") {
+			searches++
+		}
+	}
+	if want := strings.Count(addressQuery, "json_extract"); searches != want || want < 4 {
+		t.Errorf("%d of %d address columns searched by index; plan %q", searches, want, plan)
+	}
+}
