@@ -89,7 +89,8 @@ func newIdemKey() (string, error) {
 // Should that row be in flight at that moment, Complete and Fail keep it so
 // the new target is applied on the next try.
 func (s *Store) Enqueue(ctx context.Context, a Action) (Action, error) {
-	return s.enqueue(ctx, nil, a)
+	out, _, err := s.enqueue(ctx, nil, false, a)
+	return out, err
 }
 
 // Decide records a decision about a message and, in the same transaction,
@@ -105,38 +106,56 @@ func (s *Store) Decide(ctx context.Context, m Message, a Action) (Action, error)
 	if err != nil {
 		return Action{}, wrap("decide", err)
 	}
-	return s.enqueue(ctx, &r, a)
+	out, _, err := s.enqueue(ctx, &r, false, a)
+	return out, err
+}
+
+// DecideNew is Decide for a message the cache has no row for yet, as an
+// automatic decision is: the check and the write are one transaction, so a
+// choice the user made while the message was being decided always stands.
+// It returns false, and writes nothing, when the message has a row.
+func (s *Store) DecideNew(ctx context.Context, m Message, a Action) (Action, bool, error) {
+	if m.Key != a.Key {
+		return Action{}, false, wrap("decide", invalid("the message and the action are for different keys"))
+	}
+	m.State = agent.Pending
+	r, err := s.row(m)
+	if err != nil {
+		return Action{}, false, wrap("decide", err)
+	}
+	return s.enqueue(ctx, &r, true, a)
 }
 
 // enqueue queues a; when msg is set, that message row is written first in
-// the same transaction.
-func (s *Store) enqueue(ctx context.Context, msg *msgRow, a Action) (Action, error) {
+// the same transaction, and with onlyNew only if the message has no row
+// yet (false is returned otherwise, with nothing written).
+func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action) (Action, bool, error) {
 	if err := checkKey(a.Key); err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	ent, rid, err := normRef(a.Regarding)
 	if err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	switch a.Kind {
 	case ActionTrack:
 	case ActionUntrack:
 		if a.Regarding != nil {
-			return Action{}, wrap("enqueue", invalid("Untrack takes no regarding record"))
+			return Action{}, false, wrap("enqueue", invalid("Untrack takes no regarding record"))
 		}
 	case ActionSetRegarding:
 		if a.Regarding == nil {
-			return Action{}, wrap("enqueue", invalid("SetRegarding needs a regarding record"))
+			return Action{}, false, wrap("enqueue", invalid("SetRegarding needs a regarding record"))
 		}
 	default:
-		return Action{}, wrap("enqueue", invalid("unknown action kind"))
+		return Action{}, false, wrap("enqueue", invalid("unknown action kind"))
 	}
 	if a.IdemKey == "" {
 		if a.IdemKey, err = newIdemKey(); err != nil {
-			return Action{}, wrap("enqueue: make idempotency key", err)
+			return Action{}, false, wrap("enqueue: make idempotency key", err)
 		}
 	} else if err := checkIdemKey(a.IdemKey); err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	now := ms(s.now())
 	next := ms(a.NextAt)
@@ -148,12 +167,20 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, a Action) (Action, err
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	defer tx.Rollback()
 	if msg != nil {
-		if err := upsert(ctx, tx, *msg); err != nil {
-			return Action{}, wrap("decide", err)
+		q := upsertSQL
+		if onlyNew {
+			q = insertSQL + " ON CONFLICT (key) DO NOTHING"
+		}
+		res, err := tx.ExecContext(ctx, q, msg.args()...)
+		if err != nil {
+			return Action{}, false, wrap("decide", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return Action{}, false, nil
 		}
 	}
 
@@ -164,7 +191,7 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, a Action) (Action, err
 		WHERE key = ? AND action = ? AND (regarding_entity <> ? OR regarding_id <> ?)`,
 		ent, rid, string(a.Key), int(a.Kind), ent, rid)
 	if err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		_, err = tx.ExecContext(ctx, `INSERT INTO outbox
@@ -173,24 +200,26 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, a Action) (Action, err
 			ON CONFLICT (key, action) DO NOTHING`,
 			string(a.Key), int(a.Kind), ent, rid, a.IdemKey, next, now)
 		if err != nil {
-			return Action{}, wrap("enqueue", err)
+			return Action{}, false, wrap("enqueue", err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO messages (key, state, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-		string(a.Key), int(agent.Pending), now)
-	if err != nil {
-		return Action{}, wrap("enqueue: mark message pending", err)
+	if msg == nil { // a decision's row says Pending already
+		_, err = tx.ExecContext(ctx, `INSERT INTO messages (key, state, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+			string(a.Key), int(agent.Pending), now)
+		if err != nil {
+			return Action{}, false, wrap("enqueue: mark message pending", err)
+		}
 	}
 	out, err := scanAction(tx.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE key = ? AND action = ?",
 		string(a.Key), int(a.Kind)))
 	if err != nil {
-		return Action{}, wrap("enqueue", err)
+		return Action{}, false, wrap("enqueue", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Action{}, wrap("enqueue: commit", err)
+		return Action{}, false, wrap("enqueue: commit", err)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // Due returns up to limit actions whose time has come (NextAt <= now),

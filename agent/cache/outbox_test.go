@@ -493,3 +493,63 @@ func TestDecideWritesMessageAndActionTogether(t *testing.T) {
 		t.Error("Decide with mismatched keys must fail")
 	}
 }
+
+func TestDecideNewKeepsWhatIsThere(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	m := Message{Key: "1700000000.M2P1.host", Reason: 5, ReceivedAt: time.UnixMilli(1_700_000_000_000)}
+	a, queued, err := s.DecideNew(ctx, m, Action{Key: m.Key, Kind: ActionTrack})
+	if err != nil || !queued || a.ID == 0 {
+		t.Fatalf("first decision: %+v, %v, %v", a, queued, err)
+	}
+	if got, ok, err := s.Message(ctx, m.Key); err != nil || !ok || got.State != agent.Pending || got.Reason != 5 {
+		t.Fatalf("message after DecideNew = %+v, %v, %v", got, ok, err)
+	}
+	// The action is done, then the user untracked the message: the row
+	// says so, and a late automatic decision neither changes it nor
+	// queues anything.
+	if err := s.Complete(ctx, a.ID, Message{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMessage(ctx, Message{Key: m.Key, State: agent.Untracked, Reason: 14}); err != nil {
+		t.Fatal(err)
+	}
+	if _, queued, err := s.DecideNew(ctx, m, Action{Key: m.Key, Kind: ActionTrack}); err != nil || queued {
+		t.Fatalf("decision over an existing row: queued=%v, %v", queued, err)
+	}
+	if got, _, _ := s.Message(ctx, m.Key); got.State != agent.Untracked || got.Reason != 14 {
+		t.Errorf("the existing row was changed: %+v", got)
+	}
+	if n, err := s.Pending(ctx); err != nil || n != 0 {
+		t.Errorf("pending after a refused decision = %d, %v; want 0", n, err)
+	}
+	if _, _, err := s.DecideNew(ctx, m, Action{Key: "other.key", Kind: ActionTrack}); err == nil {
+		t.Error("DecideNew with mismatched keys must fail")
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	s, _ := openTemp(b)
+	h := s.HashMessageID("<bench@example.invalid>")
+	b.ResetTimer()
+	for i := range b.N {
+		k := agent.MessageKey(fmt.Sprintf("%d.bench.host", i))
+		if _, err := s.Decide(ctx, Message{Key: k, MsgIDHash: h, Reason: 5, ReceivedAt: t0}, Action{Key: k, Kind: ActionTrack}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPutMessagesOne(b *testing.B) {
+	ctx := context.Background()
+	s, _ := openTemp(b)
+	h := s.HashMessageID("<bench@example.invalid>")
+	b.ResetTimer()
+	for i := range b.N {
+		k := agent.MessageKey(fmt.Sprintf("%d.bench.host", i))
+		if _, err := s.PutMessages(ctx, []Message{{Key: k, MsgIDHash: h, Reason: 5, ReceivedAt: t0}}, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

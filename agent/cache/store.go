@@ -243,7 +243,8 @@ func dsn(path string) string {
 	q.Set("_synchronous", "FULL") // an acknowledged enqueue survives power loss
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "1")
-	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
+	q.Set("_txlock", "immediate")   // take the write lock at BEGIN: no upgrade deadlocks
+	q.Set("_stmt_cache_size", "32") // each decision runs the same few statements: parse them once per connection
 	p := filepath.ToSlash(path)
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // a Windows drive path: file:///C:/...

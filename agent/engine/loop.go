@@ -214,16 +214,17 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 		}
 		// The user may have acted on the message while it was being
 		// decided; their choice stands.
-		if _, exists, err := l.e.o.Store.Message(ctx, r.key); err == nil && exists {
-			continue
-		}
-		if _, err := l.e.o.Store.Decide(ctx, r.message(), actionTrack(r.key, nil)); err != nil {
+		_, queued, err := l.e.o.Store.DecideNew(ctx, r.message(), actionTrack(r.key, nil))
+		if err != nil {
 			l.e.log.Error("engine: queueing a track failed", "err", err)
 			l.waiting[r.key] = true
 			l.storeFailed(ctx, err)
 			continue
 		}
 		l.storeOK(ctx)
+		if !queued {
+			continue
+		}
 		l.e.box.Kick()
 		shown = append(shown, r)
 	}
