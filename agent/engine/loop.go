@@ -369,7 +369,12 @@ func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	}
 	l.e.setText(o.Action.Key, text)
 	m := o.Message
-	env, _ := l.e.mail.Envelope(o.Action.Key)
+	var env maildir.Envelope
+	if o.Envelope != nil {
+		env = *o.Envelope
+	} else {
+		env, _ = l.e.mail.Envelope(o.Action.Key)
+	}
 	l.e.publishItem(itemOf(m, env, text))
 	if o.Err != nil && o.Action.Kind == cache.ActionTrack {
 		l.e.publishNotice("Tracking failed", text)

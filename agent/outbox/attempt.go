@@ -13,11 +13,18 @@ import (
 	"crmsync/agent/track"
 )
 
+// report is what an attempt has to show the user besides the row.
+type report struct {
+	text string            // what happened, when the row's state does not say it
+	sent []agent.FieldSize // what a track uploaded
+	env  *maildir.Envelope // the headers a track read, so nobody reads them again to show the outcome
+}
+
 // attempt performs a against the CRM and returns the message row to store.
-func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cache.Message, string, []agent.FieldSize, error) {
+func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cache.Message, report, error) {
 	m, ok, err := w.o.Store.Message(ctx, a.Key)
 	if err != nil {
-		return cache.Message{}, "", nil, fmt.Errorf("outbox: read message row: %w", err)
+		return cache.Message{}, report{}, fmt.Errorf("outbox: read message row: %w", err)
 	}
 	if !ok {
 		m = cache.Message{Key: a.Key}
@@ -27,35 +34,35 @@ func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cach
 		return w.track(ctx, a, m, user)
 	case cache.ActionUntrack:
 		m, text, err := w.untrack(ctx, m, user)
-		return m, text, nil, err
+		return m, report{text: text}, err
 	case cache.ActionSetRegarding:
 		if m.ActivityID == "" {
-			return m, "Set regarding needs a tracked message; track it first.", nil, errNotTracked
+			return m, report{text: "Set regarding needs a tracked message; track it first."}, errNotTracked
 		}
 		if err := w.o.CRM.SetRegarding(ctx, crm.ActivityID(m.ActivityID), a.Regarding); err != nil {
-			return m, "", nil, err
+			return m, report{}, err
 		}
 		m.State, m.Regarding = agent.Tracked, a.Regarding
-		return m, "", nil, nil
+		return m, report{}, nil
 	}
-	return m, "", nil, fmt.Errorf("outbox: unknown action kind %d", a.Kind)
+	return m, report{}, fmt.Errorf("outbox: unknown action kind %d", a.Kind)
 }
 
 // track creates the activity from the message as it is in the Maildir now.
-func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, string, []agent.FieldSize, error) {
+func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, report, error) {
 	env, err := w.o.Mail.Envelope(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
-		return m, "The message was moved or deleted before it could be tracked.", nil, errGone
+		return m, report{text: "The message was moved or deleted before it could be tracked."}, errGone
 	}
 	if err != nil {
-		return m, "The message could not be read: " + err.Error(), nil, err
+		return m, report{text: "The message could not be read: " + err.Error()}, err
 	}
 	body, truncated, err := w.readBody(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
-		return m, "The message was moved or deleted before it could be tracked.", nil, errGone
+		return m, report{text: "The message was moved or deleted before it could be tracked."}, errGone
 	}
 	if err != nil {
-		return m, "The message could not be read: " + err.Error(), nil, err
+		return m, report{text: "The message could not be read: " + err.Error()}, err
 	}
 	if truncated {
 		w.o.Logger.Info("outbox: body cut to the size limit", "key", string(a.Key))
@@ -69,7 +76,7 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	}
 	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
 	if err != nil {
-		return m, "", nil, err
+		return m, report{env: &env}, err
 	}
 	e := crm.Email{
 		ID:        idemGUID(a.IdemKey),
@@ -87,7 +94,7 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	}
 	info, created, err := w.o.CRM.CreateEmail(ctx, e)
 	if err != nil && info.ID == "" {
-		return m, "", nil, err
+		return m, report{env: &env}, err
 	}
 	// Created but not marked completed: the activity exists and is
 	// recorded; state can be fixed in the CRM, a second copy cannot.
@@ -107,7 +114,7 @@ func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, use
 	if !created {
 		text = "Already in the CRM; linked to the existing copy."
 	}
-	return m, text, sentFields(e), nil
+	return m, report{text: text, sent: sentFields(e), env: &env}, nil
 }
 
 // sentFields lists what a track uploads, with sizes, for the "what was

@@ -62,6 +62,9 @@ type Outcome struct {
 	// Sent lists the fields a track uploaded and their sizes, for the
 	// "what was sent" view; nil for other actions.
 	Sent []agent.FieldSize
+	// Envelope holds the headers the action read, for display only; nil
+	// when it read none.
+	Envelope *maildir.Envelope
 }
 
 // Options configure a Worker.
@@ -216,14 +219,14 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 	}
 	w.cancel = cancel
 	w.mu.Unlock()
-	m, text, sent, err := w.attempt(actx, a, user)
+	m, rep, err := w.attempt(actx, a, user)
 	cancel()
 	w.mu.Lock()
 	w.cancel = nil
 	paused := w.paused
 	w.mu.Unlock()
 
-	out := Outcome{Action: a, Message: m, Text: text, Err: err, Sent: sent}
+	out := Outcome{Action: a, Message: m, Text: rep.text, Err: err, Sent: rep.sent, Envelope: rep.env}
 	switch {
 	case ctx.Err() != nil:
 		return nil // shutting down: the row stays queued as it was
@@ -255,10 +258,9 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 		if err := w.o.Store.Fail(ctx, a.ID, m); err != nil {
 			return fmt.Errorf("outbox: record failure: %w", err)
 		}
-		if text == "" {
-			text = crm.UserMessage(err)
+		if out.Text == "" {
+			out.Text = crm.UserMessage(err)
 		}
-		out.Text = text
 		w.o.Report(err)
 	}
 	w.o.Logger.Debug("outbox", "action", a.Kind.String(), "id", a.ID, "final", out.Final, "err", err)
