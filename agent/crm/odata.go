@@ -50,11 +50,12 @@ func query(opts ...string) string {
 // escapeQuery percent-encodes a query value but keeps the characters that
 // OData expressions use literally and that servers expect unescaped.
 func escapeQuery(v string) string {
-	s := url.QueryEscape(v)
-	s = strings.ReplaceAll(s, "+", "%20")
-	r := strings.NewReplacer("%28", "(", "%29", ")", "%2C", ",", "%27", "'")
-	return r.Replace(s)
+	return odataUnescaper.Replace(url.QueryEscape(v))
 }
+
+// odataUnescaper is built once: a Replacer builds its lookup tables on
+// first use, and a query is escaped for every message decided.
+var odataUnescaper = strings.NewReplacer("+", "%20", "%28", "(", "%29", ")", "%2C", ",", "%27", "'")
 
 // collection is the shape of a Web API query answer.
 type collection struct {
