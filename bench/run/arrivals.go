@@ -17,10 +17,12 @@ import (
 // arrivals delivers 2,000 messages at 50 per second into a watched
 // Maildir and measures each from its rename into new/ to its decision
 // being durably recorded (the engine publishes it after the commit). The
-// floor is measured in the same run: fsnotify's event latency, one
-// loopback WhoAmI round trip and one SQLite WAL commit.
+// local CRM runs in its own process, as a CRM does, so the agent neither
+// collects its garbage nor shares its scheduler. The floor is measured in
+// the same run: fsnotify's event latency, one loopback WhoAmI round trip
+// to that same CRM process, and one SQLite WAL commit.
 func (h *harness) arrivals(ctx context.Context) error {
-	c, err := newCRM()
+	c, err := h.newCRM(ctx)
 	if err != nil {
 		return err
 	}
@@ -131,8 +133,12 @@ func (h *harness) arrivals(ctx context.Context) error {
 	h.metric("floor_fsnotify_p50_ms", ms(percentile(fs, 50)), "ms")
 	h.metric("floor_loopback_whoami_p50_ms", ms(percentile(rtt, 50)), "ms")
 	h.metric("floor_wal_commit_p50_ms", ms(percentile(commit, 50)), "ms")
-	if checks := c.checks.Load(); checks > 0 {
-		h.metric("wire_bytes_per_decision", float64(c.checkSize.Load())/float64(checks), "bytes")
+	checks, size, err := c.checks()
+	if err != nil {
+		return fmt.Errorf("reading the CRM's request count: %w", err)
+	}
+	if checks > 0 {
+		h.metric("wire_bytes_per_decision", float64(size)/float64(checks), "bytes")
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func (h *harness) backlog(ctx context.Context) error {
 		return err
 	}
 	h.backlogDir = mdir
-	c, err := newCRM()
+	c, err := h.newCRM(ctx)
 	if err != nil {
 		return err
 	}

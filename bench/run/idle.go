@@ -24,7 +24,7 @@ func (h *harness) idle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := newCRM()
+	c, err := h.newCRM(ctx)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type harness struct {
 	// backlogDir is the generated 100,000-message Maildir, reused by the
 	// idle measurement.
 	backlogDir string
+	crmBin     string // the local CRM server, built once
 }
 
 func (h *harness) metric(name string, value float64, unit string) {

@@ -1,65 +1,91 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"crmsync/agent"
 	"crmsync/agent/agenttest"
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
-	"crmsync/agent/crm/localcrm"
 	"crmsync/agent/engine"
 	"crmsync/agent/maildir"
 )
 
-// crmServer is the local CRM on loopback, counting the bytes of the
-// requests that carry a tracking decision.
+// crmServer is the local CRM on loopback, in a process of its own as a
+// real CRM is (bench/crmserver), counting the bytes of the requests that
+// carry a tracking decision.
 type crmServer struct {
-	srv       *localcrm.Server
-	ts        *httptest.Server
-	url       string
-	checks    atomic.Int64 // CheckIncomingEmail requests
-	checkSize atomic.Int64 // their bytes as sent: request line, headers, body
+	url   string
+	cmd   *exec.Cmd
+	stdin io.Closer
 }
 
-func newCRM() (*crmServer, error) {
-	srv, err := localcrm.New(localcrm.Options{PasswordIterations: 1000, RateLimit: 1 << 30})
+// newCRM starts a local CRM with the demo seed.
+func (h *harness) newCRM(ctx context.Context) (*crmServer, error) {
+	if h.crmBin == "" {
+		bin, err := h.build("./bench/crmserver", "crmserver")
+		if err != nil {
+			return nil, err
+		}
+		h.crmBin = bin
+	}
+	cmd := exec.CommandContext(ctx, h.crmBin)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.SeedDemo(); err != nil {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
 		return nil, err
 	}
-	c := &crmServer{srv: srv}
-	c.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.URL.Path, "CheckIncomingEmail") {
-			srv.ServeHTTP(w, r)
-			return
-		}
-		srv.ServeHTTP(w, r)
-		// Counted once the answer is on its way, so that counting adds
-		// nothing to the latency being measured. The request is unchanged
-		// by serving it (a GET: no body to consume).
-		_ = http.NewResponseController(w).Flush()
-		dump, _ := httputil.DumpRequest(r, true)
-		c.checks.Add(1)
-		c.checkSize.Add(int64(len(dump)))
-	}))
-	c.url = c.ts.URL
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &crmServer{cmd: cmd, stdin: in}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("the local CRM did not start: %v", err)
+	}
+	c.url = strings.TrimSpace(line)
 	return c, nil
 }
 
-func (c *crmServer) close() { c.ts.Close(); c.srv.Close() }
+// checks returns how many CheckIncomingEmail requests the CRM answered
+// and their bytes as sent: request line, headers, body.
+func (c *crmServer) checks() (n, bytes int64, err error) {
+	resp, err := http.Get(c.url + "/bench/checks")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	_, err = fmt.Fscan(resp.Body, &n, &bytes)
+	return n, bytes, err
+}
+
+// close stops the CRM: it exits when its input closes.
+func (c *crmServer) close() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
 
 // rig is one engine against the local CRM, a cache file and a Maildir.
 type rig struct {

@@ -13,7 +13,7 @@ import (
 // tracking measures sustained tracking: 300 messages from CRM contacts,
 // each created as an activity with its parties, through the outbox.
 func (h *harness) tracking(ctx context.Context) error {
-	c, err := newCRM()
+	c, err := h.newCRM(ctx)
 	if err != nil {
 		return err
 	}
