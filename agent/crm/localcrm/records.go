@@ -262,21 +262,22 @@ const maxIndexedAddresses = 64
 // byAddresses returns ent's records that have one of addrs in an address
 // column, oldest first, each once.
 func (c *call) byAddresses(ent *entity, addrs []string) ([]*record, error) {
-	seen := map[string]bool{}
+	asked := map[string]bool{}
+	found := map[string]bool{}
 	var out []*record
 	for _, a := range addrs {
 		a = strings.ToLower(a)
-		if seen["@"+a] {
+		if asked[a] {
 			continue
 		}
-		seen["@"+a] = true
+		asked[a] = true
 		recs, err := findByAddress(c.ctx, c.s.st.db, a)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range recs {
-			if r.set == ent.set && !seen[r.id] {
-				seen[r.id] = true
+			if r.set == ent.set && !found[r.id] {
+				found[r.id] = true
 				out = append(out, r)
 			}
 		}

@@ -344,9 +344,10 @@ func findByAddress(ctx context.Context, q queryer, addr string) ([]*record, erro
 	return out, rows.Err()
 }
 
-// hasAddress reports whether one of e's address columns of r holds addr
-// (lower case): the query matched the column name, which another table
-// may use for something else.
+// hasAddress reports whether r, a record of e, holds addr (lower case)
+// in one of e's own address columns. The query searches the address
+// columns of all four tables, and a column one table keeps an address in
+// could hold something else in another.
 func hasAddress(r *record, e *entity, addr string) bool {
 	for _, c := range e.emailCols {
 		if s, ok := r.attrs[c].(string); ok && strings.ToLower(s) == addr {
