@@ -98,15 +98,7 @@ func (s *Store) Enqueue(ctx context.Context, a Action) (Action, error) {
 // never a message marked for tracking with nothing queued to track it.
 // m.Key must equal a.Key; the message's state becomes Pending.
 func (s *Store) Decide(ctx context.Context, m Message, a Action) (Action, error) {
-	if m.Key != a.Key {
-		return Action{}, wrap("decide", invalid("the message and the action are for different keys"))
-	}
-	m.State = agent.Pending
-	r, err := s.row(m)
-	if err != nil {
-		return Action{}, wrap("decide", err)
-	}
-	out, _, err := s.enqueue(ctx, &r, false, a)
+	out, _, err := s.decide(ctx, m, a, false)
 	return out, err
 }
 
@@ -115,6 +107,10 @@ func (s *Store) Decide(ctx context.Context, m Message, a Action) (Action, error)
 // choice the user made while the message was being decided always stands.
 // It returns false, and writes nothing, when the message has a row.
 func (s *Store) DecideNew(ctx context.Context, m Message, a Action) (Action, bool, error) {
+	return s.decide(ctx, m, a, true)
+}
+
+func (s *Store) decide(ctx context.Context, m Message, a Action, onlyNew bool) (Action, bool, error) {
 	if m.Key != a.Key {
 		return Action{}, false, wrap("decide", invalid("the message and the action are for different keys"))
 	}
@@ -123,7 +119,7 @@ func (s *Store) DecideNew(ctx context.Context, m Message, a Action) (Action, boo
 	if err != nil {
 		return Action{}, false, wrap("decide", err)
 	}
-	return s.enqueue(ctx, &r, true, a)
+	return s.enqueue(ctx, &r, onlyNew, a)
 }
 
 // enqueue queues a; when msg is set, that message row is written first in
