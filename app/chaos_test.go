@@ -660,23 +660,38 @@ func TestChaosSlowCRM(t *testing.T) {
 		n, a, dups, lost, time.Since(start).Round(100*time.Millisecond), before, goroutines())
 }
 
-// trackingThree starts a signed-in engine on a new Maildir and waits until
-// three messages delivered to it (Message-IDs prefix-0..2) are tracked.
-func trackingThree(t *testing.T, prefix string) (*flakyCRM, string, *chaosEngine) {
+// tracking starts a signed-in engine with its data in data (a temporary
+// folder when empty) on a new Maildir, and waits until n messages delivered
+// to it (Message-IDs prefix-0 onwards) are tracked.
+func tracking(t *testing.T, data, prefix string, n int) (*flakyCRM, string, *chaosEngine) {
 	t.Helper()
+	if data == "" {
+		data = t.TempDir()
+	}
 	f := newFlakyCRM(t, localcrm.Options{}, nil)
-	mdir, data := newMaildir(t), t.TempDir()
+	mdir := newMaildir(t)
 	e := startChaosEngine(t, data, mdir)
 	e.signIn(t, f.url(), "demo-alice")
-	burst(t, mdir, prefix, 3)
-	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), prefix, 3); return a >= 3 })
+	burst(t, mdir, prefix, n)
+	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), prefix, n); return a >= n })
 	return f, mdir, e
+}
+
+// warned reports whether the engine's status carries a warning with code
+// whose text contains text.
+func warned(e *chaosEngine, code, text string) bool {
+	for _, w := range e.Status().Warnings {
+		if w.Code == code && strings.Contains(w.Text, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestChaosMaildirRecreated: the mail folder is removed and created again
 // while the agent runs; mail delivered into the new one is still tracked.
 func TestChaosMaildirRecreated(t *testing.T) {
-	f, mdir, _ := trackingThree(t, "before")
+	f, mdir, _ := tracking(t, "", "before", 3)
 	if err := os.RemoveAll(mdir); err != nil {
 		t.Fatal(err)
 	}
@@ -699,19 +714,12 @@ func TestChaosMaildirRecreated(t *testing.T) {
 // arrives there, then moved back. The status says the folder is gone while
 // it is; afterwards every arrival is tracked exactly once.
 func TestChaosMaildirMoved(t *testing.T) {
-	f, mdir, e := trackingThree(t, "premove")
+	f, mdir, e := tracking(t, "", "premove", 3)
 	away := mdir + ".moved"
 	if err := os.Rename(mdir, away); err != nil {
 		t.Fatal(err)
 	}
-	warned := waitUntil(30*time.Second, func() bool {
-		for _, w := range e.Status().Warnings {
-			if w.Code == "maildir" && strings.Contains(w.Text, "is gone") {
-				return true
-			}
-		}
-		return false
-	})
+	gone := waitUntil(30*time.Second, func() bool { return warned(e, "maildir", "is gone") })
 	n := pick(10, 100)
 	burst(t, away, "moved", n)
 	if err := os.Rename(away, mdir); err != nil {
@@ -722,9 +730,9 @@ func TestChaosMaildirMoved(t *testing.T) {
 	cleared := waitUntil(10*time.Second, func() bool { return len(e.Status().Warnings) == 0 })
 	a, dups, lost := tally(f.activities(t), "moved", n)
 	_, predups, _ := tally(f.activities(t), "premove", 3)
-	report(t, "maildir-moved", ok && warned && cleared && dups == 0 && predups == 0 && lost == 0,
+	report(t, "maildir-moved", ok && gone && cleared && dups == 0 && predups == 0 && lost == 0,
 		"arrivals=%d activities=%d duplicates=%d lost=%d warned_while_gone=%v warning_cleared=%v recovery=%s",
-		n, a, dups+predups, lost, warned, cleared, time.Since(back).Round(100*time.Millisecond))
+		n, a, dups+predups, lost, gone, cleared, time.Since(back).Round(100*time.Millisecond))
 }
 
 // smallDisk mounts a file system of size bytes for the test, or skips the
@@ -761,47 +769,32 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-// storageWarning reports whether the status says decisions cannot be saved.
-func storageWarning(e *chaosEngine) bool {
-	for _, w := range e.Status().Warnings {
-		if w.Code == "storage" {
-			return true
-		}
-	}
-	return false
-}
-
 // TestChaosDiskFull: the data folder's disk fills up while mail arrives.
 // The status says why decisions cannot be saved; nothing crashes; when the
 // disk has room again every arrival is tracked exactly once and the warning
 // goes.
 func TestChaosDiskFull(t *testing.T) {
 	disk := smallDisk(t, 8<<20)
-	f := newFlakyCRM(t, localcrm.Options{}, nil)
-	mdir, data := newMaildir(t), filepath.Join(disk, "data")
-	e := startChaosEngine(t, data, mdir)
-	e.signIn(t, f.url(), "demo-alice")
-	burst(t, mdir, "roomy", 5)
-	waitUntil(30*time.Second, func() bool { a, _, _ := tally(f.activities(t), "roomy", 5); return a >= 5 })
+	f, mdir, e := tracking(t, filepath.Join(disk, "data"), "roomy", 5)
 	n := pick(10, 100)
 
 	filler := filepath.Join(disk, "filler")
 	fill(t, filler)
 	burst(t, mdir, "full", n)
-	warned := waitUntil(30*time.Second, func() bool { return storageWarning(e) })
+	full := waitUntil(30*time.Second, func() bool { return warned(e, "storage", "") })
 	maxQueue := len(f.activities(t))
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
 	ok := waitUntil(time.Minute, func() bool { a, _, _ := tally(f.activities(t), "full", n); return a >= n })
-	cleared := waitUntil(15*time.Second, func() bool { return !storageWarning(e) })
+	cleared := waitUntil(15*time.Second, func() bool { return !warned(e, "storage", "") })
 	got := f.activities(t)
 	a, dups, lost := tally(got, "full", n)
 	_, predups, _ := tally(got, "roomy", 5)
-	report(t, "disk-full", warned && ok && cleared && dups+predups == 0 && lost == 0,
+	report(t, "disk-full", full && ok && cleared && dups+predups == 0 && lost == 0,
 		"arrivals=%d activities=%d duplicates=%d lost=%d warned=%v warning_cleared=%v activities_while_full=%d recovery=%s",
-		n, a, dups+predups, lost, warned, cleared, maxQueue-5, time.Since(back).Round(100*time.Millisecond))
+		n, a, dups+predups, lost, full, cleared, maxQueue-5, time.Since(back).Round(100*time.Millisecond))
 }
 
 // TestChaosReadOnlyDataDir: the agent is started on a data folder whose
