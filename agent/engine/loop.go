@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -315,8 +316,8 @@ func (l *loop) storeFailed(ctx context.Context, err error) {
 	case errors.Is(err, cache.ErrNoAccess):
 		why = "the data folder or its cache file is not writable"
 	}
-	text := "Decisions cannot be saved: " + why + ". Free some disk space or fix the folder's permissions; " +
-		"waiting messages are decided again every 10 seconds."
+	text := fmt.Sprintf("Decisions cannot be saved: %s. Free some disk space or fix the folder's permissions; "+
+		"waiting messages are decided again every %d seconds.", why, int(storeRetry/time.Second))
 	if l.storeRetryC == nil {
 		_, l.storeRetryC = l.e.clock.NewTimer(storeRetry)
 	}
