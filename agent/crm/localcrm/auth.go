@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"strconv"
 	"strings"
 )
 
@@ -187,7 +186,8 @@ func (s *Server) SetPassword(email, password string) error {
 }
 
 // RevokeTokens ends every session of the user: access and refresh tokens
-// stop working at once, so the next request gets 401.
+// of every sign-in flow stop working at once, so the next request gets
+// 401, and authorization and device codes not yet redeemed are dropped.
 func (s *Server) RevokeTokens(email string) error {
 	ctx := context.Background()
 	u, err := getUserByEmail(ctx, s.st.db, email)
@@ -197,6 +197,9 @@ func (s *Server) RevokeTokens(email string) error {
 	if u == nil {
 		return fmt.Errorf("localcrm: revoke tokens of %s: %w", email, ErrNoUser)
 	}
+	// Codes not yet redeemed go first, so none of them becomes a token
+	// after the tokens are gone.
+	s.flows.forgetUser(u.id)
 	if _, err := s.st.db.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ?`, u.id); err != nil {
 		return fmt.Errorf("localcrm: revoke tokens: %w", err)
 	}
@@ -247,13 +250,13 @@ func tokenHash(token string) string {
 
 // authenticate checks the bearer token of a Web API request.
 func (s *Server) authenticate(ctx context.Context, r *http.Request, origin string) (*user, error) {
-	challenge := "Bearer authorization_uri=" + origin + "/oauth2/v2.0/authorize, resource_id=" + origin + "/"
+	challenge := s.challenge(origin)
 	authz := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(authz, " ")
 	token = strings.TrimSpace(token)
 	if authz == "" || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		e := errf(http.StatusUnauthorized, codeUnauthorized,
-			"The request has no bearer token. Sign in at %s/oauth2/v2.0/token and send 'Authorization: Bearer <access_token>'.", origin)
+			"The request has no bearer token. Sign in at %s and send 'Authorization: Bearer <access_token>'.", s.tokenEndpointURL(origin))
 		e.header = http.Header{"WWW-Authenticate": {challenge}}
 		return nil, e
 	}
@@ -283,163 +286,4 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, origin strin
 		return nil, invalid("The user of this access token is disabled or no longer exists.")
 	}
 	return u, nil
-}
-
-// writeOAuthError answers a token request in the RFC 6749 §5.2 shape.
-func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	body, _ := marshal(map[string]string{"error": code, "error_description": desc})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// handleToken is the OAuth 2.0 token endpoint: the password (ROPC) and
-// refresh_token grants, as Entra ID answers them.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "The token endpoint only accepts POST.")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body must be application/x-www-form-urlencoded.")
-		return
-	}
-	f := r.PostForm
-	clientID := f.Get("client_id")
-	if id, _, ok := r.BasicAuth(); ok && clientID == "" {
-		clientID = id // client authentication in the header (RFC 6749 §2.3.1)
-	}
-	grant := f.Get("grant_type")
-	ctx := r.Context()
-	switch grant {
-	case "":
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body must contain the parameter 'grant_type'.")
-		return
-	case "password", "refresh_token":
-	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type",
-			"The grant type '"+grant+"' is not supported; use password or refresh_token.")
-		return
-	}
-	if clientID == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body must contain the parameter 'client_id'.")
-		return
-	}
-	var (
-		u     *user
-		scope = f.Get("scope")
-	)
-	if grant == "password" {
-		username, password := f.Get("username"), f.Get("password")
-		if username == "" || password == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body must contain the parameters 'username' and 'password'.")
-			return
-		}
-		if wait, ok := s.limiter.allow("signin:"+strings.ToLower(username), s.now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(wait))
-			writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable", "Too many sign-in attempts; wait and try again.")
-			return
-		}
-		found, err := getUserByEmail(ctx, s.st.db, username)
-		if err != nil {
-			s.log.Error("localcrm: token: read user", "err", err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "The sign-in could not be completed.")
-			return
-		}
-		// The same answer for an unknown user and a wrong password, so the
-		// endpoint does not reveal which addresses exist.
-		if found == nil || !found.checkPassword(password) {
-			s.log.Info("localcrm: sign-in refused")
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS50126: Error validating credentials due to invalid username or password.")
-			return
-		}
-		u = found
-	} else {
-		rt := f.Get("refresh_token")
-		if rt == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The request body must contain the parameter 'refresh_token'.")
-			return
-		}
-		var userID, tokClient, tokScope string
-		var expires int64
-		err := s.st.db.QueryRowContext(ctx, `SELECT user_id, client_id, scope, expires FROM tokens WHERE hash = ? AND kind = 'refresh'`,
-			tokenHash(rt)).Scan(&userID, &tokClient, &tokScope, &expires)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS70000: The refresh token is not valid or was revoked; sign in again.")
-			return
-		case err != nil:
-			s.log.Error("localcrm: token: read refresh token", "err", err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "The sign-in could not be completed.")
-			return
-		case s.now().UnixNano() >= expires:
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS700082: The refresh token has expired; sign in again.")
-			return
-		case tokClient != clientID:
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS700005: The refresh token was issued to another client.")
-			return
-		}
-		if scope == "" {
-			scope = tokScope
-		}
-		found, err := getUserByID(ctx, s.st.db, userID)
-		if err != nil || found == nil {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS50057: The user account no longer exists.")
-			return
-		}
-		u = found
-	}
-	if u.disabled {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS50057: The user account is disabled.")
-		return
-	}
-	if scope == "" {
-		scope = s.origin(r) + "/user_impersonation"
-	}
-	access, refresh, err := s.issueTokens(ctx, u.id, clientID, scope)
-	if err != nil {
-		s.log.Error("localcrm: token: issue", "err", err)
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The sign-in could not be completed.")
-		return
-	}
-	ttl := int(s.opts.TokenTTL.Seconds())
-	body, _ := marshal(object{
-		{"token_type", "Bearer"},
-		{"scope", scope},
-		{"expires_in", ttl},
-		{"ext_expires_in", ttl},
-		{"access_token", access},
-		{"refresh_token", refresh},
-	})
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(body)
-}
-
-// issueTokens stores a new access and refresh token pair. An earlier
-// refresh token stays valid until it expires, as with Entra ID, so two
-// clients refreshing at once do not lock each other out.
-func (s *Server) issueTokens(ctx context.Context, userID, clientID, scope string) (access, refresh string, err error) {
-	now := s.now()
-	access, ah := newToken()
-	refresh, rh := newToken()
-	err = s.st.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE user_id = ? AND expires <= ?`, userID, now.UnixNano()); err != nil {
-			return fmt.Errorf("localcrm: prune tokens: %w", err)
-		}
-		ins := `INSERT INTO tokens (hash, kind, user_id, client_id, scope, expires) VALUES (?, ?, ?, ?, ?, ?)`
-		if _, err := tx.ExecContext(ctx, ins, ah, "access", userID, clientID, scope, now.Add(s.opts.TokenTTL).UnixNano()); err != nil {
-			return fmt.Errorf("localcrm: store token: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, ins, rh, "refresh", userID, clientID, scope, now.Add(s.opts.RefreshTTL).UnixNano()); err != nil {
-			return fmt.Errorf("localcrm: store token: %w", err)
-		}
-		return nil
-	})
-	return access, refresh, err
 }

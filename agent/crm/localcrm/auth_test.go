@@ -10,7 +10,7 @@ import (
 
 func TestTokenGrants(t *testing.T) {
 	e := newEnv(t, Options{})
-	ok := url.Values{"grant_type": {"password"}, "client_id": {"c1"}, "username": {"alice@demo.local"},
+	ok := url.Values{"grant_type": {"password"}, "client_id": {AgentClientID}, "username": {"alice@demo.local"},
 		"password": {"demo-alice"}, "scope": {"https://crm.example/user_impersonation"}}
 	_, good := e.tokenRequest(ok)
 	with := func(k, v string) url.Values {
@@ -37,12 +37,13 @@ func TestTokenGrants(t *testing.T) {
 		{"unknown user", with("username", "mallory@demo.local"), 400, "invalid_grant"},
 		{"missing password", with("password", ""), 400, "invalid_request"},
 		{"missing client id", with("client_id", ""), 400, "invalid_request"},
+		{"unregistered client id", with("client_id", "c1"), 400, "unauthorized_client"},
 		{"missing grant type", with("grant_type", ""), 400, "invalid_request"},
 		{"unsupported grant", with("grant_type", "client_credentials"), 400, "unsupported_grant_type"},
-		{"refresh grant", url.Values{"grant_type": {"refresh_token"}, "client_id": {"c1"}, "refresh_token": {good.RefreshToken}}, 200, ""},
-		{"refresh with other client", url.Values{"grant_type": {"refresh_token"}, "client_id": {"c2"}, "refresh_token": {good.RefreshToken}}, 400, "invalid_grant"},
-		{"bad refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"c1"}, "refresh_token": {"garbage"}}, 400, "invalid_grant"},
-		{"missing refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"c1"}}, 400, "invalid_request"},
+		{"refresh grant", url.Values{"grant_type": {"refresh_token"}, "client_id": {AgentClientID}, "refresh_token": {good.RefreshToken}}, 200, ""},
+		{"refresh with other client", url.Values{"grant_type": {"refresh_token"}, "client_id": {DevClientID}, "refresh_token": {good.RefreshToken}}, 400, "invalid_grant"},
+		{"bad refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {AgentClientID}, "refresh_token": {"garbage"}}, 400, "invalid_grant"},
+		{"missing refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {AgentClientID}}, 400, "invalid_request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +86,7 @@ func TestBearerChecks(t *testing.T) {
 				t.Fatalf("status %d, want 401", r.status)
 			}
 			ch := r.header.Get("WWW-Authenticate")
-			if !strings.HasPrefix(ch, "Bearer authorization_uri="+e.ts.URL+"/oauth2/v2.0/authorize") {
+			if !strings.HasPrefix(ch, "Bearer authorization_uri="+e.ts.URL+"/"+TenantID+"/oauth2/authorize, resource_id="+e.ts.URL+"/") {
 				t.Fatalf("challenge %q", ch)
 			}
 			if got := strings.Contains(ch, `error="invalid_token"`); got != tc.wantError {
@@ -131,7 +132,7 @@ func TestWhoAmI(t *testing.T) {
 
 func TestPasswordChangeAndRevocation(t *testing.T) {
 	e := newEnv(t, Options{})
-	_, tr := e.tokenRequest(url.Values{"grant_type": {"password"}, "client_id": {"c"},
+	_, tr := e.tokenRequest(url.Values{"grant_type": {"password"}, "client_id": {AgentClientID},
 		"username": {"alice@demo.local"}, "password": {"demo-alice"}})
 	if err := e.srv.SetPassword("alice@demo.local", "new-secret"); err != nil {
 		t.Fatal(err)
@@ -140,11 +141,11 @@ func TestPasswordChangeAndRevocation(t *testing.T) {
 	if r := e.req("GET", "WhoAmI()", tr.AccessToken, nil); r.status != 200 {
 		t.Fatalf("access token after password change: %d", r.status)
 	}
-	status, rt := e.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "client_id": {"c"}, "refresh_token": {tr.RefreshToken}})
+	status, rt := e.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "client_id": {AgentClientID}, "refresh_token": {tr.RefreshToken}})
 	if status != 400 || rt.Error != "invalid_grant" {
 		t.Fatalf("refresh after password change: %d %+v", status, rt)
 	}
-	if status, _ := e.tokenRequest(url.Values{"grant_type": {"password"}, "client_id": {"c"},
+	if status, _ := e.tokenRequest(url.Values{"grant_type": {"password"}, "client_id": {AgentClientID},
 		"username": {"alice@demo.local"}, "password": {"demo-alice"}}); status != 400 {
 		t.Fatalf("old password still works: %d", status)
 	}

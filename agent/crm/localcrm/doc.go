@@ -6,23 +6,56 @@
 // talk real HTTP on loopback to it, including the failures a real service
 // produces (Server.InjectFault).
 //
-// Endpoints:
+// Sign-in behaves like Microsoft Entra ID (Options.Auth "entra", the
+// default) or AD FS ("adfs"): a Web API request without a valid bearer
+// token gets 401 with the challenge
 //
-//	POST /oauth2/v2.0/token                 grant_type=password or refresh_token (RFC 6749 errors)
-//	/api/data/v9.2/ (also v9.0, v9.1)       the Web API; every request needs Authorization: Bearer
-//	  GET  WhoAmI() | WhoAmI
-//	  GET, POST                  emails, contacts, accounts, opportunities, incidents, leads, systemusers
-//	  GET, PATCH (upsert), DELETE <set>(<guid>)
-//	  GET, PUT                   emails(<guid>)/email_activity_parties
-//	  PUT, DELETE                <set>(<guid>)/<navigation property>/$ref
-//	  GET                        <set>(<guid>)/<column>
-//	  GET  CheckIncomingEmail(...), CheckPromoteEmail(...)
-//	  POST emails/Microsoft.Dynamics.CRM.DeliverIncomingEmail
-//	  POST emails(<guid>)/Microsoft.Dynamics.CRM.DeliverPromoteEmail
-//	  GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName=...)
-//	  GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges
-//	  GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@t)?@t={'@odata.id':'emails(<guid>)'}
-//	  GET  the service document and $metadata
+//	WWW-Authenticate: Bearer authorization_uri=<origin>/<TenantID>/oauth2/authorize, resource_id=<origin>/
+//
+// (AD FS: authorization_uri=<origin>/adfs/oauth2/authorize). The tenant is TenantID, also reachable as
+// demo.local, organizations and common; only RegisteredClients may sign in
+// (AADSTS700016 otherwise). Both sets of endpoints are served in either mode:
+//
+//	GET  /<tenant>/v2.0/.well-known/openid-configuration  discovery in Entra's shape (v1.0: /<tenant>/.well-known/...)
+//	GET  /<tenant>/discovery/v2.0/keys                    the id_token signing key (JWK set)
+//	GET, POST /<tenant>/oauth2/v2.0/authorize             code flow with PKCE S256: sign-in page (fields login, passwd;
+//	                                                      buttons idSIButton9 and cancel), then 302 (or form_post) to
+//	                                                      the loopback redirect with code, state, session_state
+//	POST /<tenant>/oauth2/v2.0/token                      grants authorization_code, refresh_token (rotated),
+//	                                                      password, device_code (RFC 8628 URN or "device_code")
+//	POST /<tenant>/oauth2/v2.0/devicecode                 device_code, user_code, verification_uri, expires_in, interval
+//	GET, POST /devicelogin                                verification page: field code (or user_code), then login and
+//	                                                      passwd, or the decline button
+//	/<tenant>/oauth2/{authorize,token,devicecode}         the same flows with Entra's v1.0 resource parameter
+//	GET  /common/UserRealm/<user>, /common/discovery/instance   home realm and instance discovery, as MSAL asks
+//	/adfs/.well-known/openid-configuration, /adfs/discovery/keys, /adfs/oauth2/{authorize,token,devicecode},
+//	/adfs/oauth2/deviceauth                               the same flows in AD FS's shape (resource in scope or as
+//	                                                      resource; PKCE plain or S256; refresh_token_expires_in)
+//	POST /oauth2/v2.0/token                               as before: password and refresh_token with any scope, a
+//	                                                      refresh token in every answer, no rotation (also the new grants)
+//	/api/data/v9.2/ (also v9.0, v9.1)                     the Web API; every request needs Authorization: Bearer
+//
+// Refusals are written as Entra writes them: error, an error_description
+// starting with the AADSTS code, error_codes, timestamp, trace_id,
+// correlation_id and, where Entra sends one, suberror. Users marked with
+// SetRequireMFA (the demo user dave) are refused by the password grant
+// with AADSTS50076; the sign-in pages stand for the second factor.
+//
+// Web API:
+//
+//	GET  WhoAmI() | WhoAmI
+//	GET, POST                  emails, contacts, accounts, opportunities, incidents, leads, systemusers
+//	GET, PATCH (upsert), DELETE <set>(<guid>)
+//	GET, PUT                   emails(<guid>)/email_activity_parties
+//	PUT, DELETE                <set>(<guid>)/<navigation property>/$ref
+//	GET                        <set>(<guid>)/<column>
+//	GET  CheckIncomingEmail(...), CheckPromoteEmail(...)
+//	POST emails/Microsoft.Dynamics.CRM.DeliverIncomingEmail
+//	POST emails(<guid>)/Microsoft.Dynamics.CRM.DeliverPromoteEmail
+//	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName=...)
+//	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges
+//	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@t)?@t={'@odata.id':'emails(<guid>)'}
+//	GET  the service document and $metadata
 //
 // Queries support $select, $filter, $orderby, $top, $count,
 // $expand=email_activity_parties($select=...), parameter aliases, and
@@ -61,7 +94,15 @@
 //     email in place (owner only) and answers its id.
 //   - RetrievePrincipalAccess lists "ReadAccess" for a non-owner of an
 //     email, and all rights for the owner.
-//   - Refresh tokens are not rotated away: an older one stays valid until
-//     it expires, as with Entra ID. A password change revokes refresh
-//     tokens; RevokeTokens ends all sessions at once.
+//   - Refresh tokens are rotated at the tenant and AD FS endpoints: each
+//     use answers with a new one and the used one stops working (a strict
+//     choice; Entra ID lets an older one live until it expires). The root
+//     endpoint keeps an older one valid. Entra's rules: a refresh token
+//     only for offline_access, an id_token only for openid, client_info
+//     for client_info=1. A password change revokes refresh tokens;
+//     RevokeTokens ends all sessions and drops codes not yet redeemed.
+//   - Authorization codes last AuthCodeTTL (at most ten minutes), are
+//     bound to client, exact redirect URI (port included), scope, PKCE
+//     challenge and user, and work once; device codes poll no faster than
+//     DeviceCodeInterval (slow_down). Both live in memory only.
 package localcrm

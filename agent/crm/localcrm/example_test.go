@@ -24,7 +24,7 @@ func Example() {
 	defer ts.Close()
 
 	resp, err := http.PostForm(ts.URL+"/oauth2/v2.0/token", url.Values{
-		"grant_type": {"password"}, "client_id": {"example"},
+		"grant_type": {"password"}, "client_id": {localcrm.DevClientID},
 		"username": {"alice@demo.local"}, "password": {"demo-alice"},
 	})
 	if err != nil {

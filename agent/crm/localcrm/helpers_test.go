@@ -99,7 +99,7 @@ func (e *env) tokenRequest(form url.Values) (int, tokenResponse) {
 func (e *env) signIn(user, password string) string {
 	e.t.Helper()
 	status, tr := e.tokenRequest(url.Values{
-		"grant_type": {"password"}, "client_id": {"test-client"},
+		"grant_type": {"password"}, "client_id": {AgentClientID},
 		"username": {user}, "password": {password}, "scope": {e.ts.URL + "/user_impersonation offline_access"},
 	})
 	if status != 200 || tr.AccessToken == "" {

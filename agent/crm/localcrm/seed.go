@@ -13,15 +13,20 @@ type DemoUser struct {
 	Password string
 	FullName string
 	Role     string
+	// RequireMFA marks a user who must use multi-factor authentication:
+	// the password grant refuses them, the interactive sign-ins work.
+	RequireMFA bool
 }
 
 // DemoUsers returns the users SeedDemo creates: alice and bob may sync
-// (Salesperson), carol may not (Sales Viewer).
+// (Salesperson), carol may not (Sales Viewer), and dave may sync but must
+// use MFA, so only browser and device code sign-ins work for him.
 func DemoUsers() []DemoUser {
 	return []DemoUser{
-		{"alice@demo.local", "demo-alice", "Alice Martin", RoleSalesperson},
-		{"bob@demo.local", "demo-bob", "Bob Nguyen", RoleSalesperson},
-		{"carol@demo.local", "demo-carol", "Carol Diaz", RoleSalesViewer},
+		{Email: "alice@demo.local", Password: "demo-alice", FullName: "Alice Martin", Role: RoleSalesperson},
+		{Email: "bob@demo.local", Password: "demo-bob", FullName: "Bob Nguyen", Role: RoleSalesperson},
+		{Email: "carol@demo.local", Password: "demo-carol", FullName: "Carol Diaz", Role: RoleSalesViewer},
+		{Email: "dave@demo.local", Password: "demo-dave", FullName: "Dave Okafor", Role: RoleSalesperson, RequireMFA: true},
 	}
 }
 
@@ -108,6 +113,11 @@ func (s *Server) SeedDemo() error {
 			id, err := s.addUser(ctx, tx, DemoID("systemuser", u.Email), u.Email, u.Password, u.FullName, u.Role)
 			if err != nil {
 				return err
+			}
+			if u.RequireMFA {
+				if _, err := tx.ExecContext(ctx, `UPDATE users SET require_mfa = 1 WHERE id = ?`, id); err != nil {
+					return fmt.Errorf("localcrm: seed MFA setting: %w", err)
+				}
 			}
 			users[u.Email] = id
 		}

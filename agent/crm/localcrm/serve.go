@@ -26,8 +26,13 @@ type ServeOptions struct {
 	// TLSCert and TLSKey, since passwords and tokens cross the network.
 	AllowRemote bool
 	// TLSCert and TLSKey are PEM files; when both are set the server
-	// speaks HTTPS.
+	// speaks HTTPS, on loopback as well as remotely (MSAL and other
+	// Entra ID clients accept only https authorities).
 	TLSCert, TLSKey string
+	// Auth is the identity provider to stand for, the --auth flag:
+	// "entra" (default) or "adfs"; see Options.Auth. Empty keeps
+	// Server.Auth.
+	Auth string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Ready, if set, is called once the server accepts connections, with
@@ -60,6 +65,11 @@ func checkListen(o ServeOptions) error {
 	default:
 		return fmt.Errorf("localcrm: unknown seed %q; the allowed values are \"\" (none) and \"demo\"", o.Seed)
 	}
+	switch o.Auth {
+	case "", AuthEntra, AuthADFS:
+	default:
+		return fmt.Errorf("localcrm: unknown auth flavour %q; the allowed values are %q and %q", o.Auth, AuthEntra, AuthADFS)
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("localcrm: give both a TLS certificate and a TLS key, or neither")
 	}
@@ -90,6 +100,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	opts := o.Server
 	opts.DataDir, opts.Logger = o.DataDir, log
+	if o.Auth != "" {
+		opts.Auth = o.Auth
+	}
 	srv, err := New(opts)
 	if err != nil {
 		return err
@@ -128,7 +141,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	url := scheme + "://" + ln.Addr().String()
-	log.Info("localcrm: serving", "url", url, "persistent", o.DataDir != "", "seed", o.Seed)
+	log.Info("localcrm: serving", "url", url, "persistent", o.DataDir != "", "seed", o.Seed, "auth", srv.opts.Auth)
 	if o.Ready != nil {
 		o.Ready(url)
 	}

@@ -62,6 +62,21 @@ type Options struct {
 	// in links such as OData-EntityId and @odata.nextLink; empty derives it
 	// from each request, which is right unless a proxy sits in front.
 	BaseURL string
+	// Auth is the identity provider the server stands for: AuthEntra
+	// ("entra", the default for "") or AuthADFS ("adfs"). It picks where
+	// the 401 challenge sends clients; both sets of sign-in endpoints are
+	// served either way.
+	Auth string
+	// AuthCodeTTL is the lifetime of authorization codes; 0 means
+	// DefaultAuthCodeTTL, which is also the longest allowed.
+	AuthCodeTTL time.Duration
+	// DeviceCodeTTL is the lifetime of device codes; 0 means
+	// DefaultDeviceCodeTTL.
+	DeviceCodeTTL time.Duration
+	// DeviceCodeInterval is the polling interval device codes announce, in
+	// whole seconds (at least one); 0 means DefaultDeviceCodeInterval.
+	// Tests may shorten it.
+	DeviceCodeInterval time.Duration
 }
 
 // Server is the local CRM. It implements http.Handler and is safe for
@@ -73,6 +88,10 @@ type Server struct {
 	org     orgInfo
 	limiter *limiter
 	faults  *faultList
+	flows   *flowStore // pending authorization and device codes
+
+	keyMu sync.Mutex
+	key   *signer // id_token signing key, loaded on first use; guarded by keyMu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +127,23 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	switch opts.Auth {
+	case "":
+		opts.Auth = AuthEntra
+	case AuthEntra, AuthADFS:
+	default:
+		return nil, errUnknownAuth
+	}
+	opts.AuthCodeTTL = effectiveCodeTTL(opts.AuthCodeTTL)
+	if opts.DeviceCodeTTL <= 0 {
+		opts.DeviceCodeTTL = DefaultDeviceCodeTTL
+	}
+	switch {
+	case opts.DeviceCodeInterval <= 0:
+		opts.DeviceCodeInterval = DefaultDeviceCodeInterval
+	case opts.DeviceCodeInterval < time.Second:
+		opts.DeviceCodeInterval = time.Second // the answer counts whole seconds
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	log := opts.Logger
 	if log == nil {
@@ -123,6 +159,11 @@ func New(opts Options) (*Server, error) {
 		st:      st,
 		limiter: newLimiter(opts.RateLimit, opts.RateWindow),
 		faults:  &faultList{},
+		flows:   newFlowStore(),
+	}
+	if err := migrateMFA(context.Background(), st.db); err != nil {
+		_ = st.close()
+		return nil, err
 	}
 	if err := s.loadOrg(context.Background()); err != nil {
 		_ = st.close()
@@ -197,20 +238,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.URL.Path
 	switch {
-	case path == "/oauth2/v2.0/token":
-		route = "token"
-		s.handleToken(rw, r)
-	case path == "/oauth2/v2.0/authorize":
-		route = "authorize"
-		writeOAuthError(rw, http.StatusBadRequest, "unsupported_response_type",
-			"This server signs in only with the password and refresh_token grants at /oauth2/v2.0/token.")
 	case strings.HasPrefix(path, "/api/data/"):
 		route = "api"
 		s.serveAPI(rw, r)
 	case path == "/":
 		route = "root"
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(rw, "Local CRM: Dataverse Web API at /api/data/"+APIVersion+"/, OAuth token endpoint at /oauth2/v2.0/token\n")
+		_, _ = io.WriteString(rw, "Local CRM: Dataverse Web API at /api/data/"+APIVersion+"/, sign-in at /"+TenantID+
+			"/v2.0/.well-known/openid-configuration (Entra ID) and /adfs/.well-known/openid-configuration (AD FS)\n")
+	case s.serveIdentity(rw, r):
+		route = "identity"
 	default:
 		writeAPIError(rw, notFoundSegment(strings.TrimPrefix(path, "/")))
 	}
