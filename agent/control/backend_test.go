@@ -96,3 +96,7 @@ func (b *recBackend) SearchRecords(ctx context.Context, q string, limit int) ([]
 	}
 	return b.refs, nil
 }
+
+func (b *recBackend) SignOut(ctx context.Context) error {
+	return b.record(ctx, call{Method: "SignOut"})
+}

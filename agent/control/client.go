@@ -191,3 +191,9 @@ func (c *Client) Search(ctx context.Context, query string, limit int) ([]agent.R
 	}
 	return refs, nil
 }
+
+// SignOut asks the agent to forget the saved sign-in and stop its
+// connection to the CRM.
+func (c *Client) SignOut(ctx context.Context) error {
+	return c.call(ctx, request{Cmd: cmdSignOut}, nil)
+}

@@ -57,6 +57,8 @@ var ErrNotRunning = errors.New("no crmsync agent is running for this data direct
 type Backend interface {
 	Status() agent.Status
 	agent.Tracker
+	// SignOut forgets the saved sign-in and stops the connection.
+	SignOut(ctx context.Context) error
 }
 
 // InUseError says that another agent already serves the data directory.

@@ -191,6 +191,9 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(refs, be.refs) {
 		t.Errorf("Search = %+v, %v; want %+v", refs, err, be.refs)
 	}
+	if err := c.SignOut(ctx); err != nil {
+		t.Errorf("SignOut: %v", err)
+	}
 
 	want := []call{
 		{Method: "Status"},
@@ -202,6 +205,7 @@ func TestRoundTrip(t *testing.T) {
 		{Method: "Untrack", Key: "k3"},
 		{Method: "SetRegarding", Key: "k4", Ref: &agent.RecordRef{Entity: "incident", ID: guid2}},
 		{Method: "SearchRecords", Query: "Bob", Limit: 3},
+		{Method: "SignOut"},
 	}
 	if got := be.Calls(); !reflect.DeepEqual(got, want) {
 		t.Errorf("backend calls:\n got %+v\nwant %+v", got, want)

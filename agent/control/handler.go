@@ -123,7 +123,7 @@ func decodeRequest(line []byte) (request, error) {
 // false for an unknown command.
 func allowedFields(cmd string) (string, bool) {
 	switch cmd {
-	case cmdHello, cmdStatus:
+	case cmdHello, cmdStatus, cmdSignOut:
 		return "", true
 	case cmdItems:
 		return "limit", true
@@ -143,7 +143,7 @@ func allowedFields(cmd string) (string, bool) {
 func checkFields(req request) error {
 	allowed, ok := allowedFields(req.Cmd)
 	if !ok {
-		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search", clip(req.Cmd, 40))
+		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout", clip(req.Cmd, 40))
 	}
 	set := map[string]bool{
 		"key": req.Key != "", "regarding": req.Regarding != nil, "entity": req.Entity != "",
@@ -180,6 +180,8 @@ func (h *handler) dispatch(ctx context.Context, req request) (any, error) {
 		return Hello{PID: h.pid, Version: ProtocolVersion}, nil
 	case cmdStatus:
 		return statusToWire(h.be.Status()), nil
+	case cmdSignOut:
+		return nil, h.be.SignOut(ctx)
 	case cmdItems:
 		n, err := limit(req.Limit, defaultItems, maxItems)
 		if err != nil {

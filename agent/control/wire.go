@@ -16,6 +16,7 @@ const (
 	cmdUntrack   = "untrack"
 	cmdRegarding = "regarding"
 	cmdSearch    = "search"
+	cmdSignOut   = "signout"
 )
 
 // request is one line from a client. The fields are flat so that a request
