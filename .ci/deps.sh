@@ -6,9 +6,10 @@ set -euo pipefail
 build_pkgs=(gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev
   libxinerama-dev libxi-dev libxxf86vm-dev)
 # dbus + gnome-keyring give the tests a real Secret Service; xvfb, xauth and
-# imagemagick give them a real window and a screenshot. dbus-x11 is left out
-# on purpose: with it, the keychain library spawns stray session buses.
-test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick)
+# imagemagick give them a real window and a screenshot; chromium is the real
+# browser that completes the browser sign-in. dbus-x11 is left out on
+# purpose: with it, the keychain library spawns stray session buses.
+test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

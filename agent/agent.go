@@ -169,6 +169,9 @@ func (a AutoTrackScope) String() string {
 type Settings struct {
 	ConnectionEnabled bool // the "connection off" switch
 	CRMURL            string
+	// ClientID is the app registration the user signs in with; empty
+	// means the default (Microsoft's development client ID).
+	ClientID          string
 	MaildirPath       string
 	Folders           []string // Maildir++ folders watched besides the inbox, e.g. ".Sent"
 	AutoTrack         AutoTrackScope
@@ -198,10 +201,60 @@ type Event struct {
 	Notice *Notice
 }
 
-// Credentials sign a user in. Secret is the password; it lives only in the
-// keychain and in memory.
+// SignInMethod is how a user proves who they are to their organisation.
+type SignInMethod int
+
+// The sign-in methods. The zero value picks the password grant when a
+// password is given and the browser otherwise.
+const (
+	SignInAuto       SignInMethod = iota // password if Secret is set, else browser
+	SignInBrowser                        // authorization code with PKCE in the system browser
+	SignInDeviceCode                     // a code entered on another device
+	SignInPassword                       // the password grant, where the server allows it
+)
+
+// String returns the method's name as the sign-in window words it.
+func (m SignInMethod) String() string {
+	switch m {
+	case SignInBrowser:
+		return "browser"
+	case SignInDeviceCode:
+		return "device code"
+	case SignInPassword:
+		return "password"
+	}
+	return "auto"
+}
+
+// SignInPrompt is what a sign-in in progress asks the user to do: open URL
+// (the browser sign-in has opened it already) and, for the device code,
+// enter UserCode there.
+type SignInPrompt struct {
+	URL      string
+	UserCode string    // empty for the browser sign-in
+	Expires  time.Time // when the code or the wait runs out
+}
+
+// Credentials sign a user in. Secret is the password of the password grant:
+// it is used once, in memory, and never saved. What keeps the user signed
+// in is RefreshToken with the account's identifiers; only those are saved,
+// and only in the keychain.
 type Credentials struct {
 	CRMURL, Username, Secret string
+	// Method is the sign-in flow to run; see SignInMethod.
+	Method SignInMethod
+	// ClientID is the app registration's client ID; empty uses the default.
+	ClientID string
+	// Prompt receives what the user must do during a browser or device
+	// code sign-in; it is called from the sign-in's goroutine.
+	Prompt func(SignInPrompt) `json:"-"`
+	// RefreshToken and the identifiers below are filled in by a successful
+	// sign-in and by Secrets.Load. They are secret (the token) or company
+	// data (the rest) and go nowhere but the keychain.
+	RefreshToken string
+	Authority    string // the sign-in service, e.g. https://login.microsoftonline.com/<tenant>
+	TenantID     string
+	UserObjectID string
 	// NoSave signs in for this session only, without saving to the
 	// keychain (the choice offered when the keychain is unavailable).
 	NoSave bool

@@ -29,23 +29,30 @@ import (
 type agentFlags struct {
 	crmURL, user, maildir, data string
 	tokenURL, clientID, scope   string
-	caBundle                    string
+	authority, caBundle         string
 	sent                        string
 	passwordStdin, verbose      bool
+	deviceCode, browser         bool
+	open                        func(url string) error // the browser opener; nil means xdg-open (tests set it)
 }
+
+const agentUsage = "usage: crmsync agent --crm URL --maildir DIR [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
 
 // runAgent implements "crmsync agent": the engine without a window.
 func runAgent(ctx context.Context, args []string, io Stdio) int {
 	fs := newFlagSet("agent", io)
 	var f agentFlags
 	fs.StringVar(&f.crmURL, "crm", "", "CRM address, e.g. https://yourorg.crm.dynamics.com (required)")
-	fs.StringVar(&f.user, "user", "", "your CRM sign-in email address (required)")
+	fs.StringVar(&f.user, "user", "", "your CRM sign-in email address (with --password-stdin; otherwise a hint)")
 	fs.StringVar(&f.maildir, "maildir", "", "your Maildir: the folder holding cur/, new/ and tmp/ (required)")
 	fs.StringVar(&f.data, "data", "", "directory for the agent's IDs-only cache (default: the user data directory)")
-	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password from standard input (one line) instead of the keychain")
-	fs.StringVar(&f.tokenURL, "token-url", "", "OAuth2 token endpoint (default: the CRM address + /oauth2/v2.0/token)")
-	fs.StringVar(&f.clientID, "client-id", "", "OAuth2 client ID of your app registration")
-	fs.StringVar(&f.scope, "scope", "", "OAuth2 scopes, space separated (default: <CRM>/user_impersonation offline_access)")
+	fs.BoolVar(&f.deviceCode, "device-code", false, "sign in with a code entered in a browser on any device")
+	fs.BoolVar(&f.browser, "browser", false, "sign in in the system browser")
+	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "sign in with the password read from standard input (one line), where the CRM allows it")
+	fs.StringVar(&f.authority, "authority", "", "sign-in service, e.g. https://login.microsoftonline.com/TENANT (default: the one the CRM names)")
+	fs.StringVar(&f.tokenURL, "token-url", "", "OAuth2 token endpoint (default: the sign-in service's)")
+	fs.StringVar(&f.clientID, "client-id", "", "your organisation's app registration (default: Microsoft's development client ID)")
+	fs.StringVar(&f.scope, "scope", "", "OAuth2 scopes, space separated (default: <CRM>/user_impersonation offline_access openid profile)")
 	fs.StringVar(&f.caBundle, "ca-bundle", "", "extra trusted CA certificates (PEM file) for the CRM")
 	fs.StringVar(&f.sent, "sent", ".Sent", "Maildir++ folder holding your sent mail (empty for none)")
 	fs.BoolVar(&f.verbose, "v", false, "verbose logging")
@@ -53,13 +60,20 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		return code
 	}
 	var missing []string
-	for _, m := range []struct{ v, name string }{{f.crmURL, "--crm URL"}, {f.user, "--user EMAIL"}, {f.maildir, "--maildir DIR"}} {
+	for _, m := range []struct{ v, name string }{{f.crmURL, "--crm URL"}, {f.maildir, "--maildir DIR"}} {
 		if m.v == "" {
 			missing = append(missing, m.name)
 		}
 	}
+	if f.passwordStdin && f.user == "" {
+		missing = append(missing, "--user EMAIL (with --password-stdin)")
+	}
 	if len(missing) > 0 {
-		fmt.Fprintf(io.Err, "crmsync agent: missing %s\nusage: crmsync agent --crm URL --user EMAIL --maildir DIR [--data DIR] [--password-stdin]\n", strings.Join(missing, ", "))
+		fmt.Fprintf(io.Err, "crmsync agent: missing %s\n%s", strings.Join(missing, ", "), agentUsage)
+		return ExitUsage
+	}
+	if n := btoi(f.deviceCode) + btoi(f.browser) + btoi(f.passwordStdin); n > 1 {
+		fmt.Fprintf(io.Err, "crmsync agent: choose one way to sign in: --device-code, --browser or --password-stdin\n%s", agentUsage)
 		return ExitUsage
 	}
 	if _, err := crm.CheckURL("CRM address", f.crmURL); err != nil {
@@ -79,12 +93,19 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		}
 		password = p
 	}
-	err := serveAgent(ctx, f, password, newLogger(io.Err, f.verbose), io.Out)
+	err := serveAgent(ctx, f, password, newLogger(io.Err, f.verbose), io.Out, io.Err)
 	if err == nil || errors.Is(err, context.Canceled) {
 		return ExitOK
 	}
 	fmt.Fprintf(io.Err, "crmsync agent: %s\n", agentErrorText(err))
 	return ExitFailure
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // readPassword reads one line; the password never appears in argv or env.
@@ -101,7 +122,8 @@ func readPassword(r io.Reader) (string, error) {
 }
 
 // serveAgent runs the engine and the control socket until ctx ends.
-func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Logger, out io.Writer) error {
+// Prompts of an interactive sign-in go to prompts (standard error).
+func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Logger, out, prompts io.Writer) error {
 	data := f.data
 	if data == "" {
 		d, err := dataDir()
@@ -131,11 +153,44 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		}
 	}
 	settings.Folders = folders
+	if f.clientID != "" {
+		settings.ClientID = f.clientID
+	}
 	if err := cfg.Save(settings); err != nil {
 		return err
 	}
-	eng, store, secrets, err := buildEngine(data, f.crmURL, f.user, cfg,
-		crm.Config{TokenURL: f.tokenURL, ClientID: f.clientID, Scope: strings.Fields(f.scope), CABundle: f.caBundle}, log)
+	crmURL := strings.TrimRight(f.crmURL, "/")
+	creds := agent.Credentials{CRMURL: crmURL, Username: f.user, ClientID: settings.ClientID}
+	switch {
+	case f.passwordStdin:
+		// A password given on each start stays a session's: nothing is saved.
+		creds.Method, creds.Secret, creds.NoSave = agent.SignInPassword, password, true
+	case f.deviceCode:
+		creds.Method = agent.SignInDeviceCode
+		creds.Prompt = func(p agent.SignInPrompt) {
+			fmt.Fprintf(prompts, "To sign in, open %s and enter the code %s\n", p.URL, p.UserCode)
+		}
+	case f.browser:
+		creds.Method = agent.SignInBrowser
+		creds.Prompt = func(p agent.SignInPrompt) { fmt.Fprintf(prompts, "Opening %s in your browser\n", p.URL) }
+	}
+	account := cfg.Account
+	if !f.passwordStdin && !f.deviceCode && !f.browser {
+		// Only a saved sign-in of this CRM (and of --user, when given) will do.
+		savedURL, savedUser := cfg.Account()
+		if savedURL != crmURL || (f.user != "" && !strings.EqualFold(savedUser, f.user)) {
+			return fmt.Errorf("no saved sign-in for %s; sign in once with --browser or --device-code (or --user EMAIL --password-stdin where the CRM allows passwords)", crmURL)
+		}
+	}
+	cacheUser := f.user
+	if savedURL, savedUser := cfg.Account(); cacheUser == "" && savedURL == crmURL {
+		cacheUser = savedUser // a restart without --user keeps the account's cache
+	}
+	eng, store, secrets, err := buildEngine(data, crmURL, cacheUser, cfg,
+		crm.Config{CABundle: f.caBundle}, engine.SignInOptions{
+			ClientID: f.clientID, Authority: f.authority, TokenURL: f.tokenURL, Scopes: strings.Fields(f.scope),
+			Open: f.open,
+		}, log)
 	if err != nil {
 		return err
 	}
@@ -144,25 +199,41 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	defer cancel()
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(ctx) }()
-
-	creds := agent.Credentials{CRMURL: f.crmURL, Username: f.user, Secret: password, NoSave: true}
-	if password == "" {
-		saved, err := secrets.Load(ctx)
-		if err != nil || saved.CRMURL != strings.TrimRight(f.crmURL, "/") || !strings.EqualFold(saved.Username, f.user) {
-			cancel()
-			<-engDone
-			if err != nil && !errors.Is(err, agent.ErrNoCredentials) {
-				return fmt.Errorf("the saved password could not be read: %w; pass --password-stdin", err)
-			}
-			return fmt.Errorf("no saved password for %s at %s; pass --password-stdin, or sign in once with the tray app", f.user, f.crmURL)
-		}
-		creds.Secret = saved.Secret
+	stop := func(err error) error {
+		cancel()
+		<-engDone
+		return err
 	}
-	signCtx, signCancel := context.WithTimeout(ctx, 60*time.Second)
-	err = eng.SignIn(signCtx, creds)
+
+	interactive := f.passwordStdin || f.deviceCode || f.browser
+	if !interactive {
+		_, savedUser := account()
+		saved, err := secrets.Load(ctx)
+		switch {
+		case errors.Is(err, agent.ErrNoCredentials):
+			return stop(fmt.Errorf("no saved sign-in for %s at %s; sign in once with --browser or --device-code", savedUser, crmURL))
+		case err != nil:
+			return stop(fmt.Errorf("the saved sign-in could not be read: %w; sign in with --browser or --device-code", err))
+		}
+		creds = saved
+	}
+	// An interactive sign-in may wait for the user for many minutes; a
+	// saved one only for the CRM.
+	wait := 60 * time.Second
+	if f.deviceCode || f.browser {
+		wait = 20 * time.Minute
+	}
+	signCtx, signCancel := context.WithTimeout(ctx, wait)
+	if interactive {
+		err = eng.SignIn(signCtx, creds)
+	} else {
+		// The engine signs in with the saved sign-in by itself at start.
+		err = eng.WaitConnected(signCtx)
+	}
 	signCancel()
 	waiting := false
-	if err != nil && (crm.IsTemporary(err) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+	if err != nil && (crm.IsTemporary(err) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil &&
+		(creds.RefreshToken != "" || creds.Secret != "") {
 		// The CRM is down, busy or slow: that passes. An agent started
 		// at login must not give up; it keeps trying on its own.
 		why := agentErrorText(err)
@@ -174,18 +245,19 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		waiting = true
 	}
 	if err != nil {
-		cancel()
-		<-engDone
-		return err
+		return stop(err)
 	}
 	srv := control.NewServer(ln, eng, log)
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Run(ctx) }()
-	state := "signed in"
+	state, who := "signed in", eng.SignedInAs()
 	if waiting {
 		state = "waiting for the CRM"
 	}
-	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, f.user, f.maildir, ln.Path())
+	if who == "" {
+		who = creds.Username
+	}
+	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, who, f.maildir, ln.Path())
 	select {
 	case err = <-engDone:
 		cancel()
@@ -220,7 +292,7 @@ func lockDataDir(data string) (*control.Listener, error) {
 // buildEngine opens the IDs-only cache of the account and builds the
 // engine over it, with CRM clients made from client (its URL and Logger
 // are filled in). The caller closes the store after the engine stops.
-func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, log *slog.Logger) (*engine.Engine, *cache.Store, *accountSecrets, error) {
+func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions, log *slog.Logger) (*engine.Engine, *cache.Store, *accountSecrets, error) {
 	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -231,6 +303,7 @@ func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, log 
 	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
 	eng, err := engine.New(engine.Options{
 		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
+		SignIn: signIn,
 		NewClient: func(u string) (*crm.HTTPClient, error) {
 			c := client
 			c.URL, c.Logger = u, log

@@ -171,7 +171,7 @@ func startChaosEngine(t *testing.T, dataDir, mdir string) *chaosEngine {
 		t.Fatal(err)
 	}
 	// Sign-in is always without saving here, so the keychain is not used.
-	e, store, _, err := buildEngine(dataDir, "", "", cfg, crm.Config{Timeout: 3 * time.Second, MaxRetries: -1}, slog.New(slog.DiscardHandler))
+	e, store, _, err := buildEngine(dataDir, "", "", cfg, crm.Config{Timeout: 3 * time.Second, MaxRetries: -1}, engine.SignInOptions{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,14 @@ const usage = `crmsync tracks your email into a Dynamics 365 (Dataverse) CRM.
 Usage:
   crmsync                         start the tray app (first start shows sign-in)
   crmsync --demo                  start with a built-in local CRM and demo data
-  crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo]
+  crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo] [--auth entra|adfs]
                                   run the local CRM server
-  crmsync agent --crm URL --user EMAIL --maildir DIR [--data DIR] [--password-stdin]
-                                  run the tracking engine without a window
+  crmsync agent --crm URL --maildir DIR [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]
+                                  run the tracking engine without a window; with no
+                                  sign-in option it uses the sign-in saved in the keychain
   crmsync status | items | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID
                                   talk to the running agent
+  crmsync signout [--data DIR]    forget the saved sign-in
 
 Options of the tray app: --data DIR (where its data lives), -v (verbose).
 Run "crmsync COMMAND -h" for a command's options.
@@ -59,6 +61,8 @@ func Main(ctx context.Context, args []string, io Stdio) int {
 		return runAgent(ctx, args[1:], io)
 	case "status", "items", "track", "untrack", "regarding":
 		return runControl(ctx, args[0], args[1:], io)
+	case "signout":
+		return runSignOut(ctx, args[1:], io)
 	}
 	if strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(io.Err, "crmsync: unknown option %s\n\n%s", args[0], usage)

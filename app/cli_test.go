@@ -51,7 +51,10 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{[]string{"help"}, ExitOK, "", "crmsync localcrm serve"},
 		{[]string{"--help"}, ExitOK, "", "Usage:"},
-		{[]string{"agent", "--crm", "http://127.0.0.1:1"}, ExitUsage, "missing --user EMAIL, --maildir DIR", ""},
+		{[]string{"agent", "--crm", "http://127.0.0.1:1"}, ExitUsage, "missing --maildir DIR", ""},
+		{[]string{"agent", "--crm", "http://127.0.0.1:1", "--maildir", ".", "--password-stdin"}, ExitUsage, "missing --user EMAIL (with --password-stdin)", ""},
+		{[]string{"agent", "--crm", "http://127.0.0.1:1", "--maildir", ".", "--browser", "--device-code"}, ExitUsage, "choose one way to sign in", ""},
+		{[]string{"signout", "--data", "/nonexistent/crmsync"}, ExitOK, "", "No saved sign-in to delete."},
 		{[]string{"agent", "--crm", "http://crm.example.com", "--user", "a@b.example", "--maildir", "."}, ExitUsage, "https is required", ""},
 		{[]string{"agent", "--crm", "https://crm.example.com", "--user", "a@b.example", "--maildir", "/nonexistent/mail"}, ExitUsage, "missing cur/, new/, tmp/", ""},
 		{[]string{"status", "--data", "/nonexistent/crmsync"}, ExitFailure, "no crmsync agent is running", ""},

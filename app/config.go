@@ -15,12 +15,13 @@ import (
 // configVersion is the version of the settings file this build writes.
 const configVersion = 1
 
-// configFile is the settings file: non-secret choices only. The password
-// is in the keychain, never here.
+// configFile is the settings file: non-secret choices only. What keeps
+// the user signed in is in the keychain, never here.
 type configFile struct {
 	Version           int      `json:"version"`
 	ConnectionEnabled bool     `json:"connection_enabled"`
 	CRMURL            string   `json:"crm_url,omitempty"`
+	ClientID          string   `json:"client_id,omitempty"`
 	Username          string   `json:"username,omitempty"`
 	MaildirPath       string   `json:"maildir,omitempty"`
 	Folders           []string `json:"folders,omitempty"`
@@ -59,7 +60,7 @@ func (c *Config) Load() (agent.Settings, error) {
 	c.username = f.Username
 	c.mu.Unlock()
 	return agent.Settings{
-		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, MaildirPath: f.MaildirPath, Folders: f.Folders,
+		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath, Folders: f.Folders,
 		AutoTrack: agent.AutoTrackScope(f.AutoTrack), ExcludedAddresses: f.ExcludedAddresses, InternalDomains: f.InternalDomains,
 	}, nil
 }
@@ -93,7 +94,7 @@ func (c *Config) read() (configFile, error) {
 func (c *Config) Save(s agent.Settings) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := configFile{Version: configVersion, ConnectionEnabled: s.ConnectionEnabled, CRMURL: s.CRMURL,
+	f := configFile{Version: configVersion, ConnectionEnabled: s.ConnectionEnabled, CRMURL: s.CRMURL, ClientID: s.ClientID,
 		Username: c.username, MaildirPath: s.MaildirPath, Folders: s.Folders, AutoTrack: int(s.AutoTrack),
 		ExcludedAddresses: s.ExcludedAddresses, InternalDomains: s.InternalDomains}
 	return writeJSON(c.path, f)

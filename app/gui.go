@@ -17,6 +17,7 @@ import (
 	"crmsync/agent"
 	"crmsync/agent/control"
 	"crmsync/agent/crm"
+	"crmsync/agent/engine"
 	"crmsync/ui"
 )
 
@@ -96,7 +97,7 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	if demoCreds != nil {
 		crmURL, user = demoCreds.CRMURL, demoCreds.Username
 	}
-	eng, store, _, err := buildEngine(data, crmURL, user, cfg, crm.Config{}, log)
+	eng, store, _, err := buildEngine(data, crmURL, user, cfg, crm.Config{}, engine.SignInOptions{}, log)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // runLocalCRM implements "crmsync localcrm serve".
 func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprintln(io.Err, "usage: crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo]")
+		fmt.Fprintln(io.Err, "usage: crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo] [--auth entra|adfs]")
 		return ExitUsage
 	}
 	fs := newFlagSet("localcrm serve", io)
@@ -22,6 +22,7 @@ func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	remote := fs.Bool("allow-remote", false, "allow a non-loopback --listen address (needs --tls-cert and --tls-key)")
 	cert := fs.String("tls-cert", "", "TLS certificate file (PEM) for serving https")
 	key := fs.String("tls-key", "", "TLS private key file (PEM) for serving https")
+	auth := fs.String("auth", localcrm.AuthEntra, `how users sign in: "entra" (Microsoft Entra ID) or "adfs" (AD FS)`)
 	verbose := fs.Bool("v", false, "log every request")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
@@ -36,7 +37,7 @@ func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	}
 	err := localcrm.Serve(ctx, localcrm.ServeOptions{
 		Listen: *listen, DataDir: *data, Seed: *seed,
-		AllowRemote: *remote, TLSCert: *cert, TLSKey: *key,
+		AllowRemote: *remote, TLSCert: *cert, TLSKey: *key, Auth: *auth,
 		Logger: newLogger(io.Err, *verbose),
 		Ready: func(url string) {
 			fmt.Fprintf(io.Out, "local CRM listening on %s (Web API at %s/api/data/v9.2/)\n", url, url)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,10 +24,12 @@ var ErrKeychainUnavailable = agent.ErrKeychainUnavailable
 // wait for ever on a prompt nobody sees.
 const keychainTimeout = 5 * time.Second
 
-// Keychain keeps the password in the OS keychain (Secret Service on Linux).
-// The entry's service is the app ID; its user is the CRM address and the
-// user name, so two accounts never overwrite each other. Which account is
-// current is not secret and comes from the settings.
+// Keychain keeps what keeps the user signed in (the refresh token and the
+// account's identifiers, never the CRM password) in the OS keychain
+// (Secret Service on Linux). The entry's service is the app ID; its user
+// is the CRM address and the user name, so two accounts never overwrite
+// each other. Which account is current is not secret and comes from the
+// settings.
 type Keychain struct {
 	// Service is the keychain service name, normally AppID.
 	Service string
@@ -43,8 +46,22 @@ func entryUser(crmURL, username string) string {
 	return strings.TrimRight(crmURL, "/") + " " + strings.ToLower(username)
 }
 
-// Load returns the saved credentials of the current account, or
-// agent.ErrNoCredentials.
+// savedSignIn is the keychain entry's value: JSON, so the identifiers
+// travel with the token they belong to.
+type savedSignIn struct {
+	Version      int    `json:"v"`
+	RefreshToken string `json:"refresh_token"`
+	Authority    string `json:"authority,omitempty"`
+	TenantID     string `json:"tenant_id,omitempty"`
+	ClientID     string `json:"client_id,omitempty"`
+	UserObjectID string `json:"oid,omitempty"`
+	Username     string `json:"username,omitempty"`
+}
+
+// Load returns the saved sign-in of the current account, or
+// agent.ErrNoCredentials. An entry written by an older version holds a
+// password: it is returned as Secret so the agent can exchange it once
+// for a refresh token, which then replaces it.
 func (k *Keychain) Load(ctx context.Context) (agent.Credentials, error) {
 	crmURL, user := "", ""
 	if k.Account != nil {
@@ -64,15 +81,29 @@ func (k *Keychain) Load(ctx context.Context) (agent.Credentials, error) {
 	if err != nil {
 		return agent.Credentials{}, fmt.Errorf("keychain: load: %w", err)
 	}
-	return agent.Credentials{CRMURL: crmURL, Username: user, Secret: secret}, nil
+	c := agent.Credentials{CRMURL: crmURL, Username: user}
+	var s savedSignIn
+	if strings.HasPrefix(secret, "{") && json.Unmarshal([]byte(secret), &s) == nil && s.RefreshToken != "" {
+		c.RefreshToken, c.Authority, c.TenantID = s.RefreshToken, s.Authority, s.TenantID
+		c.ClientID, c.UserObjectID = s.ClientID, s.UserObjectID
+		return c, nil
+	}
+	c.Secret = secret // an older version's saved password
+	return c, nil
 }
 
-// Save stores c's secret. It never falls back to a file.
+// Save stores c's refresh token with the account's identifiers. It never
+// stores a password and never falls back to a file.
 func (k *Keychain) Save(ctx context.Context, c agent.Credentials) error {
-	if c.CRMURL == "" || c.Username == "" || c.Secret == "" {
-		return errors.New("keychain: save: the CRM address, user name and password are all needed")
+	if c.CRMURL == "" || c.Username == "" || c.RefreshToken == "" {
+		return errors.New("keychain: save: the CRM address, user name and refresh token are all needed")
 	}
-	err := k.call(ctx, func() error { return keyring.Set(k.Service, entryUser(c.CRMURL, c.Username), c.Secret) })
+	b, err := json.Marshal(savedSignIn{Version: 1, RefreshToken: c.RefreshToken, Authority: c.Authority,
+		TenantID: c.TenantID, ClientID: c.ClientID, UserObjectID: c.UserObjectID, Username: c.Username})
+	if err != nil {
+		return fmt.Errorf("keychain: save: %w", err)
+	}
+	err = k.call(ctx, func() error { return keyring.Set(k.Service, entryUser(c.CRMURL, c.Username), string(b)) })
 	if err != nil {
 		return fmt.Errorf("keychain: save: %w", err)
 	}
@@ -152,8 +183,8 @@ func KeychainUserMessage(err error) string {
 	if errors.Is(err, ErrKeychainUnavailable) {
 		detail := strings.TrimPrefix(err.Error(), "keychain: save: ")
 		detail = strings.TrimPrefix(detail, "keychain: load: ")
-		return "Your password cannot be saved: " + strings.TrimPrefix(detail, ErrKeychainUnavailable.Error()+": ") +
+		return "Your sign-in cannot be saved: " + strings.TrimPrefix(detail, ErrKeychainUnavailable.Error()+": ") +
 			". You can sign in without saving; you will be asked again next time."
 	}
-	return "Your password could not be saved in the system keychain: " + err.Error()
+	return "Your sign-in could not be saved in the system keychain: " + err.Error()
 }

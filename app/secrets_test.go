@@ -10,8 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zalando/go-keyring"
+
 	"crmsync/agent"
 )
+
+// sameCreds compares the fields that are kept; Prompt (a func) is never.
+func sameCreds(a, b agent.Credentials) bool {
+	a.Prompt, b.Prompt = nil, nil
+	return a.CRMURL == b.CRMURL && a.Username == b.Username && a.Secret == b.Secret && a.RefreshToken == b.RefreshToken &&
+		a.Authority == b.Authority && a.TenantID == b.TenantID && a.ClientID == b.ClientID && a.UserObjectID == b.UserObjectID &&
+		a.Method == b.Method && a.NoSave == b.NoSave
+}
 
 // These tests use the real Secret Service of the session bus the test run
 // provides (make test starts gnome-keyring under dbus-run-session).
@@ -34,22 +44,26 @@ func TestKeychainRoundTrip(t *testing.T) {
 	if _, err := k.Load(ctx); !errors.Is(err, agent.ErrNoCredentials) {
 		t.Fatalf("Load before Save: %v, want ErrNoCredentials", err)
 	}
-	c := agent.Credentials{CRMURL: account[0], Username: account[1], Secret: "demo-alice"}
+	c := agent.Credentials{CRMURL: account[0], Username: account[1], RefreshToken: "rt-alice-1",
+		Authority: "http://127.0.0.1:8555/tenant", TenantID: "tenant", ClientID: "client", UserObjectID: "oid-alice",
+		Secret: "demo-alice", Method: agent.SignInPassword}
 	if err := k.Save(ctx, c); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 	got, err := k.Load(ctx)
-	if err != nil || got != c {
-		t.Fatalf("Load = %+v, %v; want %+v", got, err, c)
+	want := agent.Credentials{CRMURL: account[0], Username: account[1], RefreshToken: "rt-alice-1",
+		Authority: c.Authority, TenantID: c.TenantID, ClientID: c.ClientID, UserObjectID: c.UserObjectID}
+	if err != nil || !sameCreds(got, want) {
+		t.Fatalf("Load = %+v, %v; want %+v (and never the password)", got, err, want)
 	}
 	// A second account does not overwrite the first.
 	bob := &Keychain{Service: service, Account: func() (string, string) { return account[0], "bob@demo.local" }}
-	if err := bob.Save(ctx, agent.Credentials{CRMURL: account[0], Username: "bob@demo.local", Secret: "demo-bob"}); err != nil {
+	if err := bob.Save(ctx, agent.Credentials{CRMURL: account[0], Username: "bob@demo.local", RefreshToken: "rt-bob"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bob.Delete(ctx) })
-	if got, _ := k.Load(ctx); got.Secret != "demo-alice" {
-		t.Errorf("alice's secret after bob saved = %q", got.Secret)
+	if got, _ := k.Load(ctx); got.RefreshToken != "rt-alice-1" {
+		t.Errorf("alice's refresh token after bob saved = %q", got.RefreshToken)
 	}
 	if err := k.Delete(ctx); err != nil {
 		t.Fatal(err)
@@ -60,8 +74,16 @@ func TestKeychainRoundTrip(t *testing.T) {
 	if err := k.Delete(ctx); err != nil {
 		t.Errorf("Delete of nothing: %v", err)
 	}
-	if err := k.Save(ctx, agent.Credentials{CRMURL: account[0], Username: account[1]}); err == nil {
-		t.Error("Save without a password must fail")
+	if err := k.Save(ctx, agent.Credentials{CRMURL: account[0], Username: account[1], Secret: "demo-alice"}); err == nil {
+		t.Error("Save of a password without a refresh token must fail: a password is never stored")
+	}
+	// An entry an older version wrote holds a bare password: it comes back
+	// as Secret, once, for the agent to exchange for a refresh token.
+	if err := keyring.Set(service, entryUser(account[0], account[1]), "demo-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := k.Load(ctx); err != nil || got.Secret != "demo-alice" || got.RefreshToken != "" {
+		t.Errorf("Load of an old entry = %+v, %v", got, err)
 	}
 	none := &Keychain{Service: service}
 	if _, err := none.Load(ctx); !errors.Is(err, agent.ErrNoCredentials) {
@@ -74,7 +96,7 @@ func TestKeychainRoundTrip(t *testing.T) {
 func TestKeychainUnavailable(t *testing.T) {
 	if os.Getenv("CRMSYNC_KEYCHAIN_CHILD") == "1" {
 		k := &Keychain{Service: "crmsync-test-unavailable", Account: func() (string, string) { return "http://127.0.0.1:1", "x@y" }}
-		err := k.Save(context.Background(), agent.Credentials{CRMURL: "http://127.0.0.1:1", Username: "x@y", Secret: "s3cret-value"})
+		err := k.Save(context.Background(), agent.Credentials{CRMURL: "http://127.0.0.1:1", Username: "x@y", RefreshToken: "s3cret-value"})
 		fmt.Printf("RESULT unavailable=%v msg=%s\n", errors.Is(err, ErrKeychainUnavailable), KeychainUserMessage(err))
 		return
 	}

@@ -15,10 +15,13 @@ import (
 	"crmsync/agent/sched"
 )
 
-// Session is the part of the CRM client the supervisor drives;
-// *crm.HTTPClient implements it.
+// Session is the part of the CRM client the supervisor drives; the
+// engine's session implements it.
 type Session interface {
-	SignIn(ctx context.Context, username, password string) error
+	// SignIn makes sure the session holds tokens for c: a live sign-in for
+	// the same account is kept, else c's refresh token or password is
+	// redeemed. It never opens a browser.
+	SignIn(ctx context.Context, c agent.Credentials) error
 	WhoAmI(ctx context.Context) (crm.Identity, error)
 	CanSync(ctx context.Context, userID string) (bool, error)
 	SignOut()
@@ -167,7 +170,9 @@ func (s *Supervisor) SetCredentials(ctx context.Context, c *agent.Credentials) {
 		l.creds = c
 		l.signedIn = false
 		l.status.UserID = ""
-		l.s.o.Session.SignOut()
+		if c == nil {
+			l.s.o.Session.SignOut()
+		}
 		l.settle()
 	})
 }
@@ -246,7 +251,7 @@ func (l *loop) probe(ctx context.Context) {
 		defer cancel()
 		r := probeResult{gen: gen}
 		if !signedIn {
-			r.err = sess.SignIn(pctx, creds.Username, creds.Secret)
+			r.err = sess.SignIn(pctx, creds)
 		}
 		if r.err == nil {
 			var id crm.Identity

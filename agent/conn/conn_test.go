@@ -61,6 +61,14 @@ func (o *outage) down() {
 
 func (o *outage) url() string { return "http://" + o.addr }
 
+// passwordSession signs in with the password grant at the local CRM's
+// token endpoint, as a tool with a known endpoint does.
+type passwordSession struct{ *crm.HTTPClient }
+
+func (p passwordSession) SignIn(ctx context.Context, c agent.Credentials) error {
+	return p.HTTPClient.SignIn(ctx, c.Username, c.Secret)
+}
+
 // recorder collects the states the supervisor publishes.
 type recorder chan Status
 
@@ -117,7 +125,7 @@ func TestStateSequence(t *testing.T) {
 	}
 	clock := sched.NewFake(time.Unix(1_700_000_000, 0))
 	rec := make(recorder, 64)
-	s := New(Options{Session: client, Clock: clock, Observer: rec, ProbeEvery: time.Minute,
+	s := New(Options{Session: passwordSession{client}, Clock: clock, Observer: rec, ProbeEvery: time.Minute,
 		Backoff: sched.Backoff{Base: time.Second, Max: 8 * time.Second}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -199,7 +207,7 @@ func TestSwitchOffCancelsInFlight(t *testing.T) {
 	defer func() { close(hang); srv.Close() }()
 	client, _ := crm.New(crm.Config{URL: "http://" + ln.Addr().String(), Timeout: time.Minute})
 	rec := make(recorder, 16)
-	s := New(Options{Session: client, Observer: rec, Clock: sched.NewFake(time.Unix(0, 0))})
+	s := New(Options{Session: passwordSession{client}, Observer: rec, Clock: sched.NewFake(time.Unix(0, 0))})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)

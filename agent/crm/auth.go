@@ -37,10 +37,10 @@ func (t *tokens) signIn(ctx context.Context, user, password string) error {
 	return nil
 }
 
-// access returns a valid access token, refreshing it when it has expired
-// by the client's clock. force refreshes even a token that looks valid,
-// for when the server said 401 to it.
-func (t *tokens) access(ctx context.Context, force bool) (string, error) {
+// AccessToken returns a valid access token, refreshing it when it has
+// expired by the client's clock. force refreshes even a token that looks
+// valid, for when the server said 401 to it.
+func (t *tokens) AccessToken(ctx context.Context, force bool) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.tok == nil {

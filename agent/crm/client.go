@@ -67,7 +67,7 @@ const maxResponseBytes = 16 << 20
 type HTTPClient struct {
 	api    *url.URL // Web API root, ending in "/"
 	hc     *http.Client
-	tok    *tokens
+	pw     *tokens // the password grant of SignIn; nil-safe
 	log    *slog.Logger
 	now    func() time.Time
 	tries  int
@@ -75,7 +75,44 @@ type HTTPClient struct {
 	origin string // scheme://host of the API, to vet nextLinks
 
 	mu        sync.Mutex
-	notBefore time.Time // no request leaves before this (Retry-After); guarded by mu
+	notBefore time.Time   // no request leaves before this (Retry-After); guarded by mu
+	ts        TokenSource // where access tokens come from; nil until signed in; guarded by mu
+}
+
+// TokenSource gives the client access tokens for the CRM. The sign-in
+// session implements it; access tokens live in memory only.
+type TokenSource interface {
+	// AccessToken returns a valid access token. force asks for a new one
+	// because the CRM refused the last.
+	AccessToken(ctx context.Context, force bool) (string, error)
+}
+
+// SetTokens makes ts the source of the client's access tokens; nil signs
+// the client out.
+func (c *HTTPClient) SetTokens(ts TokenSource) {
+	c.mu.Lock()
+	c.ts = ts
+	c.mu.Unlock()
+}
+
+// Tokens returns the client's token source, nil when signed out.
+func (c *HTTPClient) Tokens() TokenSource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ts
+}
+
+// HTTP returns the client's shared http.Client (proxy, CA bundle,
+// timeouts), for the sign-in flows to use the same transport.
+func (c *HTTPClient) HTTP() *http.Client { return c.hc }
+
+// access returns an access token from the current token source.
+func (c *HTTPClient) access(ctx context.Context, force bool) (string, error) {
+	ts := c.Tokens()
+	if ts == nil {
+		return "", &Error{Op: "authorize", Kind: KindUnauthorized, Message: "not signed in"}
+	}
+	return ts.AccessToken(ctx, force)
 }
 
 // New checks cfg and builds a client. It does not contact the CRM.
@@ -132,7 +169,7 @@ func New(cfg Config) (*HTTPClient, error) {
 	return &HTTPClient{
 		api: api,
 		hc:  hc,
-		tok: &tokens{
+		pw: &tokens{
 			conf: &oauth2.Config{
 				ClientID: clientID,
 				Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams},
@@ -151,8 +188,10 @@ func New(cfg Config) (*HTTPClient, error) {
 // APIURL returns the Web API root the client talks to.
 func (c *HTTPClient) APIURL() string { return c.api.String() }
 
-// SignIn obtains a token with the password grant. The password is used for
-// this call only and is not kept.
+// SignIn obtains a token with the password grant at the configured token
+// endpoint and makes it the client's token source. The password is used
+// for this call only and is not kept. The agent signs in through package
+// signin; this is for tools and tests that talk to a known token endpoint.
 func (c *HTTPClient) SignIn(ctx context.Context, username, password string) error {
 	if strings.TrimSpace(username) == "" || password == "" {
 		return &Error{Op: "sign in", Kind: KindUnauthorized, Message: "enter both your email address and your password"}
@@ -160,11 +199,18 @@ func (c *HTTPClient) SignIn(ctx context.Context, username, password string) erro
 	if err := c.waitGate(ctx); err != nil {
 		return err
 	}
-	return c.tok.signIn(ctx, username, password)
+	if err := c.pw.signIn(ctx, username, password); err != nil {
+		return err
+	}
+	c.SetTokens(c.pw)
+	return nil
 }
 
 // SignOut forgets the session's tokens.
-func (c *HTTPClient) SignOut() { c.tok.clear() }
+func (c *HTTPClient) SignOut() {
+	c.pw.clear()
+	c.SetTokens(nil)
+}
 
 // CloseIdle closes idle keep-alive connections, e.g. when the user
 // switches the connection off.
@@ -210,7 +256,7 @@ func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
 		if err := c.waitGate(ctx); err != nil {
 			return nil, err
 		}
-		token, err := c.tok.access(ctx, false)
+		token, err := c.access(ctx, false)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +273,7 @@ func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
 			// The server may revoke or expire a token before our clock
 			// says so; one forced refresh keeps this invisible.
 			refreshed = true
-			if _, rerr := c.tok.access(ctx, true); rerr != nil {
+			if _, rerr := c.access(ctx, true); rerr != nil {
 				return nil, rerr
 			}
 			continue

@@ -15,6 +15,7 @@ import (
 	"crmsync/agent/conn"
 	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
+	"crmsync/agent/signin"
 	"crmsync/agent/track"
 )
 
@@ -77,18 +78,31 @@ func sameCRM(apiURL, crmURL string) bool {
 	return strings.HasPrefix(apiURL, strings.TrimRight(crmURL, "/")+"/")
 }
 
-// SignIn checks c against the CRM (password, WhoAmI, the sync privilege),
-// saves it in the keychain unless c.NoSave, and starts the session.
+// SignIn runs c's sign-in flow (browser, device code or password) against
+// the sign-in service the CRM names, checks the result with WhoAmI and
+// the sync privilege, saves the refresh token and the account's
+// identifiers in the keychain unless c.NoSave (never the password), and
+// starts the session.
 func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 	c.CRMURL = strings.TrimRight(strings.TrimSpace(c.CRMURL), "/")
 	c.Username = strings.TrimSpace(c.Username)
+	if c.ClientID == "" {
+		c.ClientID = strings.TrimSpace(e.Settings().ClientID)
+	}
 	client, err := e.o.NewClient(c.CRMURL)
 	if err != nil {
 		return err
 	}
-	if err := client.SignIn(ctx, c.Username, c.Secret); err != nil {
+	cfg, err := e.signInConfig(ctx, client, c)
+	if err != nil {
 		return err
 	}
+	g, err := e.signInFlow(ctx, cfg, c)
+	if err != nil {
+		return err
+	}
+	kept := keep(c, cfg, g)
+	client.SetTokens(e.newSession(cfg, g, kept))
 	id, err := client.WhoAmI(ctx)
 	if err != nil {
 		return err
@@ -100,19 +114,38 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 	if !ok {
 		return conn.ErrNotPermitted
 	}
+	if kept.Username == "" {
+		kept.Username = id.UserID // no name in the answer: the account is still told apart
+	}
 	if !c.NoSave {
-		if err := e.o.Secrets.Save(ctx, c); err != nil {
+		if kept.RefreshToken == "" {
+			return &crm.Error{Op: "sign in", Kind: crm.KindBadResponse,
+				Message: "the sign-in service gave no refresh token, so the sign-in cannot be kept; sign in without saving"}
+		}
+		if err := e.o.Secrets.Save(ctx, kept); err != nil {
 			return err
 		}
 	}
 	var useErr error
 	if err := e.do(ctx, func(l *loop) {
 		l.e.sess.set(client)
-		useErr = l.useCredentials(ctx, c)
+		if l.settings.ClientID != c.ClientID {
+			l.settings.ClientID = c.ClientID
+			l.saveSettings()
+		}
+		useErr = l.useCredentials(ctx, kept)
 	}); err != nil {
 		return err
 	}
 	return useErr
+}
+
+// SignedInAs returns the sign-in name of the current account (for example
+// the preferred_username of the sign-in service), or "" when signed out.
+func (e *Engine) SignedInAs() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.self
 }
 
 // UseCredentials starts the session with c without checking it first, as
@@ -155,8 +188,15 @@ func (e *Engine) TestConnection(ctx context.Context, c agent.Credentials) (agent
 		r.API = err
 		return r, err
 	}
-	err = client.SignIn(ctx, c.Username, c.Secret)
-	if err == nil {
+	var cfg signin.Config
+	cfg, err = e.signInConfig(ctx, client, c)
+	if err == nil && c.Secret != "" {
+		var g *signin.Grant
+		if g, err = cfg.Password(ctx, c.Username, c.Secret); err == nil {
+			client.SetTokens(signin.NewSession(cfg, g, nil))
+		}
+	}
+	if err == nil && c.Secret != "" {
 		_, err = client.WhoAmI(ctx)
 		r.API = err
 	}

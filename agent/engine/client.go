@@ -14,6 +14,12 @@ import (
 type session struct {
 	mu sync.RWMutex
 	c  *crm.HTTPClient // nil until a CRM address is known; guarded by mu
+	// redeem turns saved credentials into tokens for a client that has
+	// none (Engine.redeem); set once by New.
+	redeem func(ctx context.Context, c *crm.HTTPClient, creds agent.Credentials) error
+	// signing serialises SignIn: a refresh token may be redeemed once
+	// only, and two probes must not both redeem it.
+	signing sync.Mutex
 }
 
 func (s *session) get() *crm.HTTPClient {
@@ -31,11 +37,20 @@ func (s *session) set(c *crm.HTTPClient) {
 // errNoCRM is returned when no CRM address has been given yet.
 var errNoCRM = &crm.Error{Op: "connect", Kind: crm.KindUnauthorized, Message: "no CRM address yet; sign in"}
 
-func (s *session) SignIn(ctx context.Context, u, p string) error {
-	if c := s.get(); c != nil {
-		return c.SignIn(ctx, u, p)
+// SignIn keeps a live sign-in (an interactive one cannot be repeated
+// here) and otherwise redeems creds' refresh token or password.
+func (s *session) SignIn(ctx context.Context, creds agent.Credentials) error {
+	s.signing.Lock()
+	defer s.signing.Unlock()
+	c := s.get()
+	if c == nil {
+		return errNoCRM
 	}
-	return errNoCRM
+	if ts := c.Tokens(); ts != nil {
+		_, err := ts.AccessToken(ctx, false)
+		return err
+	}
+	return s.redeem(ctx, c, creds)
 }
 
 func (s *session) WhoAmI(ctx context.Context) (crm.Identity, error) {

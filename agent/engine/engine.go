@@ -55,6 +55,9 @@ type Options struct {
 	ProbeEvery time.Duration
 	// Deciders is how many messages are read and decided in parallel; 0 means 2.
 	Deciders int
+	// SignIn says how to reach the sign-in service; the zero value
+	// discovers it from the CRM.
+	SignIn SignInOptions
 }
 
 // Engine implements agent.Backend.
@@ -79,6 +82,7 @@ type Engine struct {
 	netCtx   context.Context             // live while online; cancelled the moment the connection leaves Online
 	netStop  context.CancelFunc          // cancels netCtx
 	status   agent.Status                // snapshot for Status(); written by the loop
+	connErr  error                       // the failure behind the connection state; written by the loop
 	settings agent.Settings              // snapshot for Settings(); written by the loop
 	texts    map[agent.MessageKey]string // last outcome text per message; display only
 	known    map[string]crm.ActivityInfo // after a cache rebuild: the user's activities by Message-ID hash
@@ -119,6 +123,7 @@ func New(o Options) (*Engine, error) {
 		subs:    map[chan agent.Event]struct{}{},
 		status:  agent.Status{State: agent.StateStarting},
 	}
+	e.sess.redeem = e.redeem
 	e.netCtx, e.netStop = context.WithCancel(context.Background())
 	e.netStop() // not online yet
 	e.conn = conn.New(conn.Options{Session: e.sess, Clock: o.Clock, Observer: connObserver{e}, Logger: o.Logger, ProbeEvery: o.ProbeEvery})

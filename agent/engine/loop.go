@@ -172,6 +172,14 @@ func (l *loop) drainResults(first result) []result {
 func (l *loop) onResults(ctx context.Context, batch []result) {
 	var skips []cache.Message
 	var shown []result
+	var lookupErr error // the first failed CRM lookup, for the connection supervisor
+	defer func() {
+		if lookupErr != nil {
+			// A revoked sign-in or an outage met by a decision moves the
+			// connection state at once, as one met by the outbox does.
+			l.e.conn.Report(ctx, lookupErr)
+		}
+	}()
 	for _, r := range batch {
 		delete(l.queued, r.key)
 		if r.err != nil {
@@ -199,6 +207,9 @@ func (l *loop) onResults(ctx context.Context, batch []result) {
 				// A lookup failed (the CRM went away mid-decision): decide
 				// again when the connection is back.
 				l.waiting[r.key] = true
+				if lookupErr == nil && (errors.Is(r.err, crm.ErrUnauthorized) || crm.IsTemporary(r.err)) {
+					lookupErr = r.err
+				}
 				continue
 			}
 		}
@@ -265,6 +276,9 @@ func (l *loop) onConn(ctx context.Context, s conn.Status) {
 	l.conn = s
 	wasOnline := l.online
 	l.online = s.State == agent.StateOnline
+	l.e.mu.Lock()
+	l.e.connErr = s.Err
+	l.e.mu.Unlock()
 	if l.online != wasOnline {
 		l.e.mu.Lock()
 		if l.online {
