@@ -36,23 +36,44 @@ func TestWindowsRender(t *testing.T) {
 	u := New(a, be, Options{Tray: true, Autostart: &fakeAutostart{}})
 	u.inline = true
 	u.signIn.show()
+	u.signIn.crm.SetText("https://contoso.crm.dynamics.com")
+	capture(t, "signin", u.signIn.w)
+	test.Tap(u.signIn.browser)
+	settle(t, u, "the browser prompt", func() bool { return u.signIn.wait.linkRows[0].Visible() })
+	capture(t, "signin-browser", u.signIn.w)
+	test.Tap(u.signIn.wait.cancel)
+	be.CodePrompt.Expires = time.Now().Add(15 * time.Minute)
+	test.Tap(u.signIn.code)
+	settle(t, u, "the code", func() bool { return u.signIn.wait.codeRows[0].Visible() })
+	capture(t, "signin-code", u.signIn.w)
+	test.Tap(u.signIn.wait.cancel)
+
 	u.settings.show()
 	u.items.show()
 	eventually(t, "the items", func() bool { return len(u.items.items) == 3 })
 	u.items.list.Select(1)
 	u.sent.show()
-	for name, w := range map[string]fyne.Window{"signin": u.signIn.w, "settings": u.settings.w, "items": u.items.w, "sent": u.sent.w} {
-		img := w.Canvas().Capture()
-		if n := colours(img); n < 8 {
-			t.Errorf("%s window rendered %d colours: blank", name, n)
+	for name, w := range map[string]fyne.Window{"settings": u.settings.w, "items": u.items.w, "sent": u.sent.w} {
+		capture(t, name, w)
+	}
+}
+
+// capture checks w is not blank and, with CRMSYNC_SCREENSHOTS set, writes
+// it there as name.png.
+func capture(t *testing.T, name string, w fyne.Window) {
+	t.Helper()
+	img := w.Canvas().Capture()
+	if n := colours(img); n < 8 {
+		t.Errorf("%s window rendered %d colours: blank", name, n)
+	}
+	if dir := os.Getenv("CRMSYNC_SCREENSHOTS"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if dir := os.Getenv("CRMSYNC_SCREENSHOTS"); dir != "" {
-			f, err := os.Create(filepath.Join(dir, name+".png"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			png.Encode(f, img)
-			f.Close()
+		defer f.Close()
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

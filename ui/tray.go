@@ -182,7 +182,7 @@ func (t *tray) untrackLast() {
 
 func (t *tray) signInOrOut() {
 	if t.u.status.State == agent.StateNeedsSignIn {
-		t.u.signIn.show()
+		t.u.signIn.open()
 		return
 	}
 	t.u.call(func(ctx context.Context) error { return t.u.be.SignOut(ctx) }, func(err error) {

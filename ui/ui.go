@@ -52,9 +52,12 @@ type UI struct {
 	notes    *notifier
 
 	// inline runs backend calls and their results on the caller's
-	// goroutine. Fyne's test driver does not serialise fyne.Do, so widget
-	// tests set it to keep widget updates on the test's goroutine.
+	// goroutine, and queues work that arrives from other goroutines (the
+	// event pump, a sign-in's prompt and result) on queued for the test to
+	// run. Fyne's test driver does not serialise fyne.Do, so widget tests
+	// set it to keep widget updates on the test's goroutine.
 	inline bool
+	queued chan func()
 }
 
 // New builds the UI; call Start before running the app.
@@ -63,7 +66,7 @@ func New(a fyne.App, be agent.Backend, o Options) *UI {
 		o.Timeout = 30 * time.Second
 	}
 	a.SetIcon(assets.AppIcon())
-	u := &UI{app: a, be: be, o: o, status: be.Status()}
+	u := &UI{app: a, be: be, o: o, status: be.Status(), queued: make(chan func(), 256)}
 	u.notes = newNotifier(a, time.Now)
 	u.signIn = &signInWindow{u: u}
 	u.settings = &settingsWindow{u: u}
@@ -77,8 +80,9 @@ func New(a fyne.App, be agent.Backend, o Options) *UI {
 	return u
 }
 
-// Start follows the backend's events until ctx ends, and shows the
-// sign-in window when nobody is signed in.
+// Start follows the backend's events until ctx ends. The sign-in window
+// follows the state: it shows whenever nobody is signed in, from the
+// first status on.
 func (u *UI) Start(ctx context.Context) {
 	events := u.be.Subscribe(ctx)
 	go func() {
@@ -92,12 +96,9 @@ func (u *UI) Start(ctx context.Context) {
 				events = u.be.Subscribe(ctx)
 				continue
 			}
-			fyne.Do(func() { u.apply(ev) })
+			u.post(func() { u.apply(ev) })
 		}
 	}()
-	if u.status.State == agent.StateNeedsSignIn {
-		u.signIn.show()
-	}
 	if u.main != nil {
 		u.main.Show()
 	}
@@ -122,16 +123,23 @@ func (u *UI) apply(ev agent.Event) {
 }
 
 func (u *UI) applyStatus(s agent.Status) {
-	was := u.status.State
 	u.status = s
 	u.tray.refresh()
 	u.items.setProgress(s.ScanDone, s.ScanTotal)
 	if u.main != nil {
 		u.refreshMain()
 	}
-	if s.State == agent.StateNeedsSignIn && was != agent.StateNeedsSignIn && was != agent.StateStarting {
-		u.signIn.show()
+	u.signIn.follow(s)
+}
+
+// post applies fn on the Fyne goroutine; in inline mode it queues fn for
+// the test's goroutine instead.
+func (u *UI) post(fn func()) {
+	if u.inline {
+		u.queued <- fn
+		return
 	}
+	fyne.Do(fn)
 }
 
 // call runs fn against the backend off the Fyne goroutine, then done on it.

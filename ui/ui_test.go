@@ -2,7 +2,6 @@ package ui
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,71 +116,6 @@ func TestTrayMenuActions(t *testing.T) {
 	if last := tr.menu.Items[len(tr.menu.Items)-1]; last.Label != "Quit" || !last.IsQuit {
 		t.Error("the menu must end with Quit")
 	}
-}
-
-// userErr carries a CRM user message, as the engine's CRM errors do.
-type userErr struct{ msg string }
-
-func (e userErr) Error() string       { return "crm: sign in: HTTP 400: invalid_grant" }
-func (e userErr) UserMessage() string { return e.msg }
-
-func TestSignInForm(t *testing.T) {
-	u, be := newUI(t, agent.StateNeedsSignIn)
-	s := u.signIn
-	s.show()
-	s.crm.SetText("")
-	s.send(false)
-	if !strings.Contains(s.errText.Text, "Enter your CRM address") {
-		t.Errorf("empty address: %q", s.errText.Text)
-	}
-	test.Type(s.crm, "https://org.crm.dynamics.com")
-	s.send(false)
-	if !strings.Contains(s.errText.Text, "Enter the email") {
-		t.Errorf("empty email: %q", s.errText.Text)
-	}
-	test.Type(s.user, "alice@demo.local")
-	s.send(false)
-	if !strings.Contains(s.errText.Text, "Enter your password") {
-		t.Errorf("empty password: %q", s.errText.Text)
-	}
-	test.Type(s.password, "secret")
-
-	cases := []struct {
-		err  error
-		want string
-	}{
-		{userErr{"The CRM did not accept your sign-in (the user name or password was not accepted). Sign in again."}, "password was not accepted"},
-		{userErr{"The CRM cannot be reached; check the network."}, "cannot be reached"},
-		{errors.New("crm: https required: the CRM address http://crm.example.com uses http; https is required for any CRM that is not on this computer"), "Use https"},
-		{fmt.Errorf("keychain: save: %w: no Secret Service (such as GNOME Keyring or KeePassXC) is running", agent.ErrKeychainUnavailable), "sign in without saving"},
-		{agent.ErrNotPermitted, "prvSyncToOutlook"},
-	}
-	for _, c := range cases {
-		be.SetError("SignIn", c.err)
-		s.password.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn}) // Enter submits
-		eventually(t, "the error for "+c.want, func() bool { return strings.Contains(s.errText.Text, c.want) })
-	}
-	if !s.noSave.Visible() {
-		t.Fatal("a keychain failure must offer signing in without saving")
-	}
-	be.SetError("SignIn", nil)
-	test.Tap(s.noSave)
-	eventually(t, "sign-in without saving", func() bool {
-		return hasCall(be, "SignIn https://org.crm.dynamics.com alice@demo.local nosave=true")
-	})
-	eventually(t, "the window to close", func() bool { return !s.w.Content().Visible() || s.password.Text == "" })
-	for _, c := range be.Calls() {
-		if strings.Contains(c, "secret") {
-			t.Errorf("the password reached a recorded call: %s", c)
-		}
-	}
-	s.show()
-	s.remember.SetChecked(true)
-	test.Type(s.password, "secret")
-	test.Tap(s.submit)
-	eventually(t, "sign-in saving", func() bool {
-		return hasCall(be, "SignIn https://org.crm.dynamics.com alice@demo.local nosave=false")
-	})
 }
 
 type fakeAutostart struct{ on bool }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"crmsync/agent"
 )
@@ -30,16 +31,28 @@ type FakeBackend struct {
 	DisclosuresValue []agent.Disclosure
 	// Errors maps a method name ("SignIn", "Track", ...) to the error it returns.
 	Errors map[string]error
+	// BrowserPrompt is what a browser sign-in passes to Credentials.Prompt.
+	BrowserPrompt agent.SignInPrompt
+	// CodePrompt is what a device code sign-in passes to Credentials.Prompt;
+	// a zero Expires means 15 minutes after the call.
+	CodePrompt agent.SignInPrompt
 
-	calls []string
-	subs  []chan agent.Event
+	calls  []string
+	subs   []chan agent.Event
+	finish chan error // ends a waiting browser or code sign-in; see FinishSignIn
 }
 
 var _ agent.Backend = (*FakeBackend)(nil)
 
 // New returns a fake backend in the given state.
 func New(state agent.State) *FakeBackend {
-	return &FakeBackend{StatusValue: agent.Status{State: state}, SettingsValue: agent.Settings{ConnectionEnabled: true}, Errors: map[string]error{}}
+	return &FakeBackend{
+		StatusValue: agent.Status{State: state}, SettingsValue: agent.Settings{ConnectionEnabled: true}, Errors: map[string]error{},
+		BrowserPrompt: agent.SignInPrompt{URL: "https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize?" +
+			"client_id=51f81489-12ee-4a9e-aaae-a2591f45987d&response_type=code&redirect_uri=http%3A%2F%2Flocalhost%3A53117&" +
+			"scope=https%3A%2F%2Forg.crm.dynamics.com%2F.default+offline_access&code_challenge_method=S256"},
+		CodePrompt: agent.SignInPrompt{URL: "https://microsoft.com/devicelogin", UserCode: "FGKDW3MPB"},
+	}
 }
 
 func (f *FakeBackend) record(format string, args ...any) error {
@@ -111,9 +124,60 @@ func (f *FakeBackend) Subscribe(ctx context.Context) <-chan agent.Event {
 	return ch
 }
 
-// SignIn records the call; the password is never recorded.
-func (f *FakeBackend) SignIn(_ context.Context, c agent.Credentials) error {
-	return f.record("SignIn %s %s nosave=%v", c.CRMURL, c.Username, c.NoSave)
+// SignIn records the call as "SignIn URL USER method=M nosave=B client=ID";
+// the password is never recorded. A password sign-in returns the scripted
+// error at once. A browser or device code sign-in passes its prompt to
+// c.Prompt, then returns the scripted error if there is one, or else waits
+// for FinishSignIn or for ctx to end; an ended ctx is recorded as
+// "SignIn cancelled".
+func (f *FakeBackend) SignIn(ctx context.Context, c agent.Credentials) error {
+	method := strings.ReplaceAll(c.Method.String(), " ", "-")
+	err := f.record("SignIn %s %s method=%s nosave=%v client=%s", c.CRMURL, c.Username, method, c.NoSave, c.ClientID)
+	if c.Method != agent.SignInBrowser && c.Method != agent.SignInDeviceCode {
+		return err
+	}
+	f.mu.Lock()
+	p := f.BrowserPrompt
+	if c.Method == agent.SignInDeviceCode {
+		p = f.CodePrompt
+		if p.Expires.IsZero() {
+			p.Expires = time.Now().Add(15 * time.Minute)
+		}
+	}
+	finish := f.finishChan()
+	f.mu.Unlock()
+	if c.Prompt != nil {
+		c.Prompt(p)
+	}
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-finish:
+		return err
+	case <-ctx.Done():
+		f.mu.Lock()
+		f.calls = append(f.calls, "SignIn cancelled")
+		f.mu.Unlock()
+		return fmt.Errorf("sign in: %w", ctx.Err())
+	}
+}
+
+// FinishSignIn ends the browser or device code sign-in that is waiting,
+// or the next one, with err (nil: signed in).
+func (f *FakeBackend) FinishSignIn(err error) {
+	f.mu.Lock()
+	finish := f.finishChan()
+	f.mu.Unlock()
+	finish <- err
+}
+
+// finishChan returns the channel FinishSignIn sends on; f.mu is held.
+func (f *FakeBackend) finishChan() chan error {
+	if f.finish == nil {
+		f.finish = make(chan error, 1)
+	}
+	return f.finish
 }
 
 // SignOut records the call.
