@@ -278,7 +278,7 @@ func TestAgentRefusesClearly(t *testing.T) {
 	cases := []struct {
 		user, password, want string
 	}{
-		{"alice@demo.local", "wrong-password", "did not accept your sign-in"},
+		{"alice@demo.local", "wrong-password", "The user name or password is incorrect; check them and try again."},
 		{"carol@demo.local", "demo-carol", "prvSyncToOutlook"},
 	}
 	for _, c := range cases {

@@ -12,6 +12,9 @@ import (
 type Secrets struct {
 	mu sync.Mutex
 	c  *agent.Credentials
+	// SaveErr, when set, is what Save returns: a keychain that is locked
+	// or missing, for tests of what the engine does then.
+	SaveErr error
 }
 
 // Load returns the saved credentials or agent.ErrNoCredentials.
@@ -27,8 +30,11 @@ func (s *Secrets) Load(context.Context) (agent.Credentials, error) {
 // Save keeps c.
 func (s *Secrets) Save(_ context.Context, c agent.Credentials) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.SaveErr != nil {
+		return s.SaveErr
+	}
 	s.c = &c
-	s.mu.Unlock()
 	return nil
 }
 

@@ -69,6 +69,7 @@ type Error struct {
 	Status     int           // HTTP status; 0 when there was no answer
 	Code       string        // the OData error code, e.g. 0x80040220; may be empty
 	Message    string        // the CRM's own message, or ours; never holds secrets
+	UserText   string        // when set, the whole sentence for the user (the sign-in service's failures carry one)
 	RetryAfter time.Duration // from Retry-After; 0 when absent
 	Err        error         // the underlying transport or decode error, if any
 }
@@ -112,6 +113,9 @@ func (e *Error) Temporary() bool {
 
 // UserMessage is the sentence shown to the user: what happened and what to do.
 func (e *Error) UserMessage() string {
+	if e.UserText != "" {
+		return e.UserText
+	}
 	switch e.Kind {
 	case KindUnauthorized:
 		if e.Message != "" {

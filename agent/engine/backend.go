@@ -123,7 +123,15 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 				Message: "the sign-in service gave no refresh token, so the sign-in cannot be kept; sign in without saving"}
 		}
 		if err := e.o.Secrets.Save(ctx, kept); err != nil {
-			return err
+			if !errors.Is(err, agent.ErrKeychainUnavailable) {
+				return err
+			}
+			// The user has just signed in, maybe in the browser: asking
+			// them to do it again to not save it would only annoy. Keep
+			// the session, say it is this session's only.
+			kept.NoSave = true
+			e.publishNotice("Signed in for this session only",
+				"Your sign-in could not be saved in the system keychain ("+keychainReason(err)+"), so you will be asked to sign in at the next start.")
 		}
 	}
 	var useErr error
@@ -138,6 +146,15 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 		return err
 	}
 	return useErr
+}
+
+// keychainReason is the part of a keychain failure that says why.
+func keychainReason(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, agent.ErrKeychainUnavailable.Error()+": "); i >= 0 {
+		return msg[i+len(agent.ErrKeychainUnavailable.Error())+2:]
+	}
+	return msg
 }
 
 // SignedInAs returns the sign-in name of the current account (for example

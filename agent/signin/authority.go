@@ -56,7 +56,8 @@ func (a Authority) endpoint(name string) string {
 // challenge gives it and the resource. Like Microsoft's SDK it strips the
 // endpoint from the URI, and turns the tenant "common" into
 // "organizations", since a work account is needed for a CRM.
-func ParseAuthority(authorizationURI, resource string) (Authority, error) {
+func ParseAuthority(authorizationURI, resource string) (_ Authority, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "parse sign-in address"
 	u, err := checkURL(op, "sign-in address", authorizationURI)
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 // user name. Browser returns once the code is redeemed, the user cancels
 // (ErrCanceled), or Config.SignInTimeout passes (ErrTimedOut); in every
 // case the listener is closed and its goroutines have ended.
-func (c Config) Browser(ctx context.Context, open func(url string) error, loginHint string, prompt func(Prompt)) (*Grant, error) {
+func (c Config) Browser(ctx context.Context, open func(url string) error, loginHint string, prompt func(Prompt)) (_ *Grant, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "browser sign-in"
 	if open == nil {
 		open = OpenBrowser

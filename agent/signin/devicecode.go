@@ -35,7 +35,8 @@ type deviceCodeResponse struct {
 // the page and the code; DeviceCode then polls until the user finishes,
 // declines (ErrCanceled), the code expires (ErrTimedOut) or ctx ends
 // (ErrCanceled).
-func (c Config) DeviceCode(ctx context.Context, prompt func(Prompt)) (*Grant, error) {
+func (c Config) DeviceCode(ctx context.Context, prompt func(Prompt)) (_ *Grant, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "device code sign-in"
 	form := url.Values{"client_id": {c.clientID()}, "scope": {c.scopes()}}
 	c.extra(form, false)

@@ -15,7 +15,8 @@ import (
 // <crm>/api/data/v9.2/ must answer 401 with WWW-Authenticate: Bearer
 // authorization_uri=..., resource_id=... . It reads the answer as
 // Microsoft's SDK does; a nil hc means a client with a 30 s timeout.
-func Discover(ctx context.Context, hc *http.Client, crmURL string) (Authority, error) {
+func Discover(ctx context.Context, hc *http.Client, crmURL string) (_ Authority, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "discover sign-in"
 	base, err := checkURL(op, "CRM address", crmURL)
 	if err != nil {

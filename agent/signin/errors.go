@@ -248,3 +248,14 @@ func flowError(op string, kind crm.Kind, sentinel error, msg string) *crm.Error 
 func canceled(op string) *crm.Error {
 	return flowError(op, crm.KindUnauthorized, ErrCanceled, "The sign-in was cancelled.")
 }
+
+// userFacing marks the messages of this package's errors as the whole
+// sentence for the user: they already say what happened and what to do,
+// so the CRM client's generic framing would only repeat them.
+func userFacing(err error) error {
+	var e *crm.Error
+	if errors.As(err, &e) && e.UserText == "" && e.Message != "" {
+		e.UserText = e.Message
+	}
+	return err
+}

@@ -11,7 +11,8 @@ import (
 // password grant). Organisations that require multi-factor authentication
 // refuse it with ErrInteractionRequired; that answer is final, and the
 // caller must offer Browser or DeviceCode rather than try again.
-func (c Config) Password(ctx context.Context, username, password string) (*Grant, error) {
+func (c Config) Password(ctx context.Context, username, password string) (_ *Grant, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "password sign-in"
 	if username == "" || password == "" {
 		return nil, &crm.Error{Op: op, Kind: crm.KindBadRequest, Message: "Enter your user name and password."}
@@ -32,7 +33,8 @@ func (c Config) Password(ctx context.Context, username, password string) (*Grant
 // Refresh trades a refresh token for a new access token. The answer's
 // RefreshToken is the old one when the service did not issue a new one,
 // so the caller can always store what it returns.
-func (c Config) Refresh(ctx context.Context, refreshToken string) (*Grant, error) {
+func (c Config) Refresh(ctx context.Context, refreshToken string) (_ *Grant, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "refresh token"
 	if refreshToken == "" {
 		return nil, &crm.Error{Op: op, Kind: crm.KindUnauthorized, Message: "You are not signed in; sign in."}

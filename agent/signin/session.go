@@ -60,7 +60,8 @@ func (s *Session) Account() Account {
 // under way share it. A
 // refused refresh token is KindUnauthorized (sign in again); a failure to
 // reach the service is temporary and keeps the refresh token.
-func (s *Session) AccessToken(ctx context.Context, force bool) (string, error) {
+func (s *Session) AccessToken(ctx context.Context, force bool) (_ string, err error) {
+	defer func() { err = userFacing(err) }()
 	const op = "refresh token"
 	s.mu.Lock()
 	if s.gone != nil {
