@@ -110,8 +110,11 @@ type loop struct {
 
 // Run supervises the connection until ctx ends.
 func (s *Supervisor) Run(ctx context.Context) error {
+	// Nothing is published until the owner says whether there are
+	// credentials: a start with a saved sign-in must not flash NeedsSignIn
+	// (the sign-in window would open over a session about to go online).
 	l := &loop{s: s, ctx: ctx, enabled: true, results: make(chan probeResult, 1)}
-	l.enter(agent.StateNeedsSignIn, nil)
+	l.status.State = agent.StateStarting
 	defer l.stopProbe()
 	for {
 		select {

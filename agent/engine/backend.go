@@ -43,10 +43,12 @@ func (l *loop) loadCredentials(ctx context.Context) {
 	case err != nil:
 		l.e.log.Warn("engine: the keychain could not be read", "err", err)
 		l.e.publishNotice("Sign in", "Your saved sign-in could not be read from the system keychain: "+err.Error())
+		l.e.conn.SetCredentials(ctx, nil)
 		return
 	}
 	if err := l.useCredentials(ctx, c); err != nil {
 		l.e.log.Warn("engine: saved sign-in is unusable", "err", err)
+		l.e.conn.SetCredentials(ctx, nil)
 	}
 }
 

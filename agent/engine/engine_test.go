@@ -34,6 +34,9 @@ type harness struct {
 	dbPath   string
 	secrets  *agenttest.Secrets
 	settings *agenttest.Settings
+	// beforeRun, when set, sees each engine before it runs (to subscribe
+	// from the very first event).
+	beforeRun func(*Engine)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -96,6 +99,9 @@ func (h *harness) startWith(clock sched.Clock) *running {
 		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) }})
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.beforeRun != nil {
+		h.beforeRun(e)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Engine: e, store: store, cancel: cancel, done: make(chan error, 1)}

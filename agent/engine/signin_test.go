@@ -42,8 +42,28 @@ func TestSignInKeepsOnlyARefreshToken(t *testing.T) {
 	}
 	e.stop()
 
+	// The restart goes from Starting to Online without ever saying
+	// NeedsSignIn, which would open the sign-in window for nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var events <-chan agent.Event
+	h.beforeRun = func(e *Engine) { events = e.Subscribe(ctx) }
 	e = h.start()
-	waitFor(t, "online from the saved sign-in", func() bool { return e.Status().State == agent.StateOnline })
+	var states []string
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			if ev.Status != nil && (len(states) == 0 || states[len(states)-1] != ev.Status.State.String()) {
+				states = append(states, ev.Status.State.String())
+				done = ev.Status.State == agent.StateOnline
+			}
+		case <-ctx.Done():
+			t.Fatalf("not online within 10 s; states %v", states)
+		}
+	}
+	if got := strings.Join(states, " "); got != "Starting Connecting Online" {
+		t.Errorf("states on a restart with a saved sign-in = %q, want \"Starting Connecting Online\"", got)
+	}
 	if got := h.saved().RefreshToken; got == c.RefreshToken || got == "" {
 		t.Error("the rotated refresh token was not saved")
 	}
