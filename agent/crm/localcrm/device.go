@@ -8,18 +8,10 @@ import (
 // handleDeviceCode is the device authorization endpoint (RFC 8628 §3.1,
 // in Entra's shape: no verification_uri_complete).
 func (s *Server) handleDeviceCode(w http.ResponseWriter, r *http.Request, ep endpoint) {
-	if r.Method != http.MethodPost {
-		s.writeOAuthError(w, r, oauthErr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
+	f, ok := s.postForm(w, r)
+	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		s.writeOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", 90004,
-			"The request isn't properly formatted: the body must be application/x-www-form-urlencoded."))
-		return
-	}
-	f := r.PostForm
 	clientID := f.Get("client_id")
 	switch {
 	case clientID == "":

@@ -44,18 +44,10 @@ type grant struct {
 // handleToken is the token endpoint of every flavour: the password,
 // refresh_token, authorization_code and device_code grants.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, ep endpoint) {
-	if r.Method != http.MethodPost {
-		s.writeOAuthError(w, r, oauthErr(http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
+	f, ok := s.postForm(w, r)
+	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		s.writeOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", 90004,
-			"The request isn't properly formatted: the body must be application/x-www-form-urlencoded."))
-		return
-	}
-	f := r.PostForm
 	clientID := f.Get("client_id")
 	if id, _, ok := r.BasicAuth(); ok && clientID == "" {
 		clientID = id // client authentication in the header (RFC 6749 §2.3.1)
@@ -366,4 +358,21 @@ func (s *Server) issueTokens(ctx context.Context, userID, clientID, scope string
 		return "", "", err
 	}
 	return access, refresh, nil
+}
+
+// postForm reads the form of a POST to an OAuth endpoint, answering
+// anything else as Entra does; ok is false when the answer was written.
+func (s *Server) postForm(w http.ResponseWriter, r *http.Request) (f url.Values, ok bool) {
+	if r.Method != http.MethodPost {
+		s.writeOAuthError(w, r, oauthErr(http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a %s request.", r.Method))
+		return nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.writeOAuthError(w, r, oauthErr(http.StatusBadRequest, "invalid_request", 90004,
+			"The request isn't properly formatted: the body must be application/x-www-form-urlencoded."))
+		return nil, false
+	}
+	return r.PostForm, true
 }
