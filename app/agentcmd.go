@@ -292,7 +292,14 @@ func lockDataDir(data string) (*control.Listener, error) {
 // buildEngine opens the IDs-only cache of the account and builds the
 // engine over it, with CRM clients made from client (its URL and Logger
 // are filled in). The caller closes the store after the engine stops.
-func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions, log *slog.Logger) (*engine.Engine, *cache.Store, *accountSecrets, error) {
+func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions, log *slog.Logger) (*engine.Engine, *cache.Store, agent.Secrets, error) {
+	return buildEngineWith(data, crmURL, user, cfg, client, signIn, nil, log)
+}
+
+// buildEngineWith is buildEngine with the secrets given; nil means the
+// system keychain.
+func buildEngineWith(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions,
+	secrets agent.Secrets, log *slog.Logger) (*engine.Engine, *cache.Store, agent.Secrets, error) {
 	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -300,7 +307,9 @@ func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, sign
 	if store.Rebuilt() {
 		log.Warn("the cache was rebuilt; tracked messages are re-learned from the CRM as they are seen")
 	}
-	secrets := &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
+	if secrets == nil {
+		secrets = &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
+	}
 	eng, err := engine.New(engine.Options{
 		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
 		SignIn: signIn,

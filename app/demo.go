@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"crmsync/agent"
 	"crmsync/agent/crm/localcrm"
 )
 
@@ -122,4 +124,34 @@ func writeDemoMaildir(dir string, now time.Time) error {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// memorySecrets holds the demo's sign-in in memory: the demo never
+// touches the user's keychain.
+type memorySecrets struct {
+	mu sync.Mutex
+	c  agent.Credentials // guarded by mu
+}
+
+func (m *memorySecrets) Load(context.Context) (agent.Credentials, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c.CRMURL == "" {
+		return agent.Credentials{}, agent.ErrNoCredentials
+	}
+	return m.c, nil
+}
+
+func (m *memorySecrets) Save(_ context.Context, c agent.Credentials) error {
+	m.mu.Lock()
+	m.c = c
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memorySecrets) Delete(context.Context) error {
+	m.mu.Lock()
+	m.c = agent.Credentials{}
+	m.mu.Unlock()
+	return nil
 }

@@ -97,7 +97,14 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	if demoCreds != nil {
 		crmURL, user = demoCreds.CRMURL, demoCreds.Username
 	}
-	eng, store, _, err := buildEngine(data, crmURL, user, cfg, crm.Config{}, engine.SignInOptions{}, log)
+	// The demo's sign-in is handed to the engine as if it were saved, so
+	// it starts Connecting rather than asking for a sign-in; it is kept in
+	// memory only, never in the keychain.
+	var secrets agent.Secrets
+	if demoCreds != nil {
+		secrets = &memorySecrets{c: *demoCreds}
+	}
+	eng, store, _, err := buildEngineWith(data, crmURL, user, cfg, crm.Config{}, engine.SignInOptions{}, secrets, log)
 	if err != nil {
 		return err
 	}
@@ -126,15 +133,6 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 		<-ctx.Done()
 		fyne.Do(fa.Quit)
 	}()
-	if demoCreds != nil {
-		go func() {
-			sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-			defer scancel()
-			if err := eng.SignIn(sctx, *demoCreds); err != nil {
-				log.Error("demo sign-in failed", "err", err)
-			}
-		}()
-	}
 	u.Start(ctx)
 	if demo {
 		u.ShowItems()
