@@ -38,3 +38,14 @@ if ! command -v go >/dev/null; then
   echo "Go is not installed: install Go 1.26 or newer (https://go.dev/doc/install), then run make again" >&2
   exit 1
 fi
+
+# staticcheck, the linter make test runs, pinned; installed only when this
+# version is missing.
+if [ "${1:-build}" = test ]; then
+  sc="$(go env GOPATH)/bin/staticcheck"
+  want_sc="(0.8.2)"
+  if ! "$sc" -version 2>/dev/null | grep -qF "$want_sc"; then
+    echo "installing staticcheck ($want_sc)"
+    go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+  fi
+fi

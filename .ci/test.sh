@@ -3,7 +3,8 @@
 # private D-Bus session with an unlocked gnome-keyring (the real Secret
 # Service) and a throwaway HOME, so tests never touch the user's keychain.
 #
-#   test.sh          make test: vet, all tests (chaos short forms), fuzz 10 s each
+#   test.sh          make test: vet, staticcheck, all tests under the race
+#                    detector (chaos short forms), fuzz 10 s each
 #   test.sh chaos    make chaos: the chaos scenarios' long forms, fuzz 60 s each,
 #                    one "chaos NAME ok|FAIL DETAIL" line per scenario
 set -euo pipefail
@@ -39,8 +40,12 @@ else
   FUZZTIME=${FUZZTIME:-10s}
   echo "== go vet"
   go vet ./...
-  echo "== go test"
-  in_session go test -count=1 -timeout 15m ./...
+  echo "== staticcheck"
+  "$(go env GOPATH)/bin/staticcheck" ./...
+  echo "== go test -race"
+  # The whole suite runs under the race detector: every goroutine the
+  # agent starts is exercised by some test, and a race is a bug.
+  in_session go test -race -count=1 -timeout 20m ./...
   status=0
 fi
 

@@ -102,16 +102,6 @@ func (e *entity) lookupByValue(name string) *lookup {
 	return nil
 }
 
-// lookupByAttr finds a lookup by its attribute name.
-func (e *entity) lookupByAttr(attr string) *lookup {
-	for _, l := range e.lookups {
-		if l.attr == attr {
-			return l
-		}
-	}
-	return nil
-}
-
 // nav resolves a navigation property name to its lookup and fixed target
 // ("" when the bind path decides).
 func (e *entity) nav(name string) (*lookup, string, bool) {

@@ -158,12 +158,3 @@ func (o object) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// get returns the value stored under k, if any.
-func (o object) get(k string) (any, bool) {
-	for _, p := range o {
-		if p.k == k {
-			return p.v, true
-		}
-	}
-	return nil, false
-}

@@ -510,6 +510,7 @@ func typeOf(n node, types filterTypes, entityType string) (string, error) {
 	case *propNode:
 		t, ok := types(n.name)
 		if !ok {
+			//lint:ignore ST1005 Dataverse's own message, word for word: clients may show it
 			return "", fmt.Errorf("Could not find a property named '%s' on type '%s'.", n.name, entityType)
 		}
 		return t, nil
@@ -543,6 +544,7 @@ func typeOf(n node, types filterTypes, entityType string) (string, error) {
 			return "", err
 		}
 		if !compatible(lt, rt) {
+			//lint:ignore ST1005 Dataverse's own message, word for word: clients may show it
 			return "", fmt.Errorf("A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind '%s'.", lt, rt, opKindName(n.op))
 		}
 		return "Edm.Boolean", nil

@@ -4,6 +4,8 @@
 
 package localcrm_test
 
+//lint:file-ignore SA1019 Microsoft deprecates the password grant (ROPC), which the local CRM still serves for older AD FS and test systems; these tests prove MSAL's own ROPC works against it.
+
 import (
 	"context"
 	"fmt"

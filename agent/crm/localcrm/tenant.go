@@ -91,20 +91,6 @@ type endpoint struct {
 	v1     bool   // Entra's v1.0 protocol (resource parameter, no v2.0 in the path)
 }
 
-// prefix is the path under which the endpoint's siblings live.
-func (ep endpoint) prefix() string {
-	switch ep.kind {
-	case epEntra:
-		if ep.v1 {
-			return "/" + ep.tenant + "/oauth2/"
-		}
-		return "/" + ep.tenant + "/oauth2/v2.0/"
-	case epADFS:
-		return "/adfs/oauth2/"
-	}
-	return "/oauth2/v2.0/"
-}
-
 // knownTenant reports whether a tenant path segment names this tenant.
 func knownTenant(seg string) bool {
 	switch strings.ToLower(seg) {
