@@ -117,7 +117,7 @@ func TestBrowserSignInRealChromium(t *testing.T) {
 	if !strings.Contains(a.errb.String(), "Opening "+opened+" in your browser") || opened == "" {
 		t.Errorf("stderr does not say which page it opened: %q", a.errb.String())
 	}
-	if !strings.Contains(opened, "code_challenge_method=S256") || !strings.Contains(opened, "redirect_uri=http%3A%2F%2F127.0.0.1%3A") {
+	if !strings.Contains(opened, "code_challenge_method=S256") || !strings.Contains(opened, "redirect_uri=http%3A%2F%2Flocalhost%3A") {
 		t.Errorf("the sign-in page was not asked for PKCE with a loopback redirect: %s", opened)
 	}
 	rt := savedRefreshToken(t, data)

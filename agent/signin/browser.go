@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -58,12 +59,24 @@ func (c Config) browserCode(ctx context.Context, op string, open func(string) er
 		return "", "", "", &crm.Error{Op: op, Kind: crm.KindBadRequest, Err: ErrNoBrowser,
 			Message: "crmsync could not open a local port to receive the browser's answer; use 'Sign in with a code' instead."}
 	}
-	cb := newCallback(rand.Text(), ln.Addr().String())
+	// The redirect names localhost, as Entra app registrations for
+	// desktop apps do (Microsoft's development client included): Entra
+	// ignores the port of a loopback redirect but matches the host as
+	// registered. The browser may resolve localhost to either loopback
+	// address, so the same port is taken on ::1 too where there is one.
+	port := ln.Addr().(*net.TCPAddr).Port
+	lns := []net.Listener{ln}
+	if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
+		lns = append(lns, ln6)
+	}
+	cb := newCallback(rand.Text(), "localhost:"+strconv.Itoa(port))
 	redirect = "http://" + cb.host + "/"
 	srv := &http.Server{Handler: cb, ReadHeaderTimeout: 10 * time.Second}
 	srv.SetKeepAlivesEnabled(false) // one answer per connection: nothing lingers after the page
 	var serving sync.WaitGroup
-	serving.Go(func() { _ = srv.Serve(ln) })
+	for _, l := range lns {
+		serving.Go(func() { _ = srv.Serve(l) })
+	}
 	defer func() {
 		// Let a page still being written reach the browser, then stop
 		// everything and wait for it, so no goroutine or port outlives
@@ -142,7 +155,7 @@ func stateMismatch() *crm.Error {
 // that close can wait for them.
 type callback struct {
 	state  string
-	host   string      // 127.0.0.1:port, the only Host header accepted
+	host   string      // localhost:port, the only Host header accepted
 	result chan answer // buffered 1: the first answer only
 
 	mu       sync.Mutex

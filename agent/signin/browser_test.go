@@ -70,7 +70,7 @@ func TestBrowserRequest(t *testing.T) {
 	if len(seen.Get("code_challenge")) != 43 || len(seen.Get("state")) < 20 {
 		t.Errorf("challenge %q state %q", seen.Get("code_challenge"), seen.Get("state"))
 	}
-	if r := seen.Get("redirect_uri"); !strings.HasPrefix(r, "http://127.0.0.1:") || !strings.HasSuffix(r, "/") {
+	if r := seen.Get("redirect_uri"); !strings.HasPrefix(r, "http://localhost:") || !strings.HasSuffix(r, "/") {
 		t.Errorf("redirect_uri = %q", r)
 	}
 	for k := range seen {
