@@ -2,20 +2,17 @@ package outbox
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"fmt"
-	"html"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding/htmlindex"
+	"crmsync/agent/mimetext"
 )
 
 // MaxBodyText bounds the text sent as an activity's description. Longer
@@ -27,8 +24,9 @@ const MaxBodyText = 1 << 20
 const maxParts = 200
 
 // BodyText extracts the readable text of a whole message: the first
-// text/plain part, else the first text/html part with tags removed. It is
-// called only for a message being tracked.
+// text/plain part, else the first text/html part rendered as plain text by
+// mimetext.HTMLText. Charsets are decoded by mimetext.Decode, as the header
+// parser decodes them. It is called only for a message being tracked.
 func BodyText(r io.Reader) (text string, truncated bool, err error) {
 	msg, err := mail.ReadMessage(bufio.NewReader(r))
 	if err != nil {
@@ -41,7 +39,9 @@ func BodyText(r io.Reader) (text string, truncated bool, err error) {
 	}
 	text, truncated = plain.text, plain.cut
 	if text == "" && htmlText.text != "" {
-		text, truncated = stripHTML(htmlText.text), htmlText.cut
+		var cut bool
+		text, cut = mimetext.HTMLText(htmlText.text, MaxBodyText)
+		truncated = cut || htmlText.cut
 	}
 	text = dropControls(text)
 	if len(text) > MaxBodyText {
@@ -117,7 +117,7 @@ func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText part, 
 		if cut {
 			raw = raw[:limit]
 		}
-		p := part{text: toUTF8(raw, params["charset"]), cut: cut}
+		p := part{text: mimetext.Decode(params["charset"], raw), cut: cut}
 		if mt == "text/plain" {
 			return p, part{}, nil
 		}
@@ -169,37 +169,4 @@ func (s *skipSpace) Read(p []byte) (int, error) {
 			return j, err
 		}
 	}
-}
-
-// toUTF8 decodes raw from charset; unknown charsets and invalid bytes fall
-// back to windows-1252, so the result is always valid UTF-8.
-func toUTF8(raw []byte, charset string) string {
-	cs := strings.ToLower(strings.TrimSpace(charset))
-	if cs == "" || cs == "utf-8" || cs == "us-ascii" || cs == "utf8" {
-		if utf8.Valid(raw) {
-			return string(raw)
-		}
-		cs = "windows-1252"
-	}
-	for _, label := range []string{cs, "windows-1252"} {
-		if enc, err := htmlindex.Get(label); err == nil {
-			if out, err := enc.NewDecoder().Bytes(raw); err == nil && utf8.Valid(out) {
-				return string(out)
-			}
-		}
-	}
-	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
-}
-
-var (
-	tagRE   = regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]*>`)
-	blankRE = regexp.MustCompile(`\n\s*\n\s*\n+`)
-)
-
-// stripHTML turns an HTML body into readable text.
-func stripHTML(s string) string {
-	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<br />", "\n", "</p>", "\n\n", "</div>", "\n").Replace(s)
-	s = tagRE.ReplaceAllString(s, "")
-	s = html.UnescapeString(s)
-	return strings.TrimSpace(blankRE.ReplaceAllString(s, "\n\n"))
 }
