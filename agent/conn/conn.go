@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"crmsync/agent"
@@ -45,6 +47,10 @@ type Observer interface{ ConnStatus(s Status) }
 // ErrNotPermitted means the user's role lacks prvSyncToOutlook.
 var ErrNotPermitted = agent.ErrNotPermitted
 
+// ErrStopped is returned by a call made after Run has returned: nobody
+// supervises the connection any more, so the call did nothing.
+var ErrStopped = errors.New("conn: the connection supervisor has stopped")
+
 // Options configure a Supervisor.
 type Options struct {
 	Session    Session
@@ -58,9 +64,17 @@ type Options struct {
 
 // Supervisor owns the connection state. All state lives in Run's goroutine;
 // other goroutines talk to it through cmds.
+//
+// Calls from other goroutines (SetEnabled, SetCredentials, RetryNow,
+// ProbeNow, Report) hand their work to Run. Made before Run starts, they
+// wait for it, bounded by their ctx; made after Run has returned, they
+// return ErrStopped at once, so an outbox attempt that finishes during
+// shutdown never blocks on a loop that is gone.
 type Supervisor struct {
-	o    Options
-	cmds chan func(*loop)
+	o       Options
+	cmds    chan func(*loop) // unbuffered: received only by Run's loop
+	done    chan struct{}    // closed when Run returns; never reopened
+	running atomic.Bool      // set by the first Run; a second Run is refused
 }
 
 // New returns a supervisor; call Run to start it. It starts switched on
@@ -81,8 +95,11 @@ func New(o Options) *Supervisor {
 	if o.Clock == nil {
 		o.Clock = sched.Real{}
 	}
-	return &Supervisor{o: o, cmds: make(chan func(*loop))}
+	return &Supervisor{o: o, cmds: make(chan func(*loop)), done: make(chan struct{})}
 }
+
+// Done returns a channel that is closed when Run has returned.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
 // probeResult is what a probe goroutine reports.
 type probeResult struct {
@@ -105,16 +122,24 @@ type loop struct {
 	timer     sched.Timer
 	timerC    <-chan time.Time
 	results   chan probeResult
+	probes    sync.WaitGroup // probe goroutines; Run waits for them before it returns
 	published bool
 }
 
-// Run supervises the connection until ctx ends.
+// Run supervises the connection until ctx ends; it may be called once.
+// When it returns, no probe is left running and every later call on the
+// Supervisor returns ErrStopped.
 func (s *Supervisor) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("conn: Run called twice")
+	}
+	defer close(s.done)
 	// Nothing is published until the owner says whether there are
 	// credentials: a start with a saved sign-in must not flash NeedsSignIn
 	// (the sign-in window would open over a session about to go online).
 	l := &loop{s: s, ctx: ctx, enabled: true, results: make(chan probeResult, 1)}
 	l.status.State = agent.StateStarting
+	defer l.probes.Wait() // runs after stopProbe: the probe's requests are cancelled
 	defer l.stopProbe()
 	for {
 		select {
@@ -134,20 +159,32 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
-// do runs fn on the supervisor's goroutine; it returns false once Run ended.
-func (s *Supervisor) do(ctx context.Context, fn func(*loop)) bool {
+// do hands fn to Run's loop, which runs it before its next input. It
+// returns ErrStopped once Run has returned, and ctx's error if ctx ends
+// first (a call before Run starts waits for it that long); fn has then
+// not run and never will.
+func (s *Supervisor) do(ctx context.Context, fn func(*loop)) error {
+	// Checked first so a call after shutdown never races a live ctx.
+	select {
+	case <-s.done:
+		return ErrStopped
+	default:
+	}
 	select {
 	case s.cmds <- fn:
-		return true
+		return nil
+	case <-s.done:
+		return ErrStopped
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
 	}
 }
 
 // SetEnabled switches the connection on or off. Off cancels the request in
-// flight at once and sends nothing more until switched on.
-func (s *Supervisor) SetEnabled(ctx context.Context, on bool) {
-	s.do(ctx, func(l *loop) {
+// flight at once and sends nothing more until switched on. It returns
+// ErrStopped after Run has returned, or ctx's error.
+func (s *Supervisor) SetEnabled(ctx context.Context, on bool) error {
+	return s.do(ctx, func(l *loop) {
 		if l.enabled == on {
 			return
 		}
@@ -164,9 +201,10 @@ func (s *Supervisor) SetEnabled(ctx context.Context, on bool) {
 	})
 }
 
-// SetCredentials starts a session for c; nil signs out.
-func (s *Supervisor) SetCredentials(ctx context.Context, c *agent.Credentials) {
-	s.do(ctx, func(l *loop) {
+// SetCredentials starts a session for c; nil signs out. It returns
+// ErrStopped after Run has returned, or ctx's error.
+func (s *Supervisor) SetCredentials(ctx context.Context, c *agent.Credentials) error {
+	return s.do(ctx, func(l *loop) {
 		l.stopProbe()
 		l.stopTimer()
 		l.attempt = 0
@@ -180,9 +218,10 @@ func (s *Supervisor) SetCredentials(ctx context.Context, c *agent.Credentials) {
 	})
 }
 
-// RetryNow skips the rest of a backoff wait.
-func (s *Supervisor) RetryNow(ctx context.Context) {
-	s.do(ctx, func(l *loop) {
+// RetryNow skips the rest of a backoff wait. It returns ErrStopped after
+// Run has returned, or ctx's error.
+func (s *Supervisor) RetryNow(ctx context.Context) error {
+	return s.do(ctx, func(l *loop) {
 		if l.status.State == agent.StateBackoff || l.status.State == agent.StateNotPermitted {
 			l.stopTimer()
 			l.attempt = 0
@@ -191,9 +230,10 @@ func (s *Supervisor) RetryNow(ctx context.Context) {
 }
 
 // ProbeNow checks the connection and the privilege at once when online,
-// instead of waiting for the next probe.
-func (s *Supervisor) ProbeNow(ctx context.Context) {
-	s.do(ctx, func(l *loop) {
+// instead of waiting for the next probe. It returns ErrStopped after Run
+// has returned, or ctx's error.
+func (s *Supervisor) ProbeNow(ctx context.Context) error {
+	return s.do(ctx, func(l *loop) {
 		if l.status.State == agent.StateOnline && l.cancel == nil {
 			l.stopTimer()
 			l.probe(l.ctx)
@@ -203,8 +243,10 @@ func (s *Supervisor) ProbeNow(ctx context.Context) {
 
 // Report tells the supervisor how another request to the CRM went, so an
 // outage or an expired sign-in seen by the outbox moves the state at once.
-func (s *Supervisor) Report(ctx context.Context, err error) {
-	s.do(ctx, func(l *loop) {
+// After Run has returned it returns ErrStopped at once: a request that
+// finishes during shutdown has nobody left to tell, and must not wait.
+func (s *Supervisor) Report(ctx context.Context, err error) error {
+	return s.do(ctx, func(l *loop) {
 		if !l.enabled || l.creds == nil {
 			return
 		}
@@ -250,7 +292,9 @@ func (l *loop) probe(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, l.s.o.Timeout)
 	l.cancel = cancel
 	gen, creds, signedIn, sess, results := l.gen, *l.creds, l.signedIn, l.s.o.Session, l.results
+	l.probes.Add(1)
 	go func() {
+		defer l.probes.Done()
 		defer cancel()
 		r := probeResult{gen: gen}
 		if !signedIn {
@@ -268,7 +312,12 @@ func (l *loop) probe(ctx context.Context) {
 				r.err = ErrNotPermitted
 			}
 		}
-		results <- r
+		// A probe stopped for a newer one may find the buffer full of the
+		// newer one's result, and Run gone: ctx (Run's) ending frees it.
+		select {
+		case results <- r:
+		case <-ctx.Done():
+		}
 	}()
 }
 
