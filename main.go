@@ -12,6 +12,9 @@ import (
 	"syscall"
 
 	"crmsync/app"
+	// Initialised before Fyne's lang package, whose init would otherwise
+	// print a locale error under LANG=C.UTF-8; see the package doc.
+	_ "crmsync/app/locale"
 )
 
 func init() {

@@ -218,20 +218,34 @@ func TestAgentEndToEnd(t *testing.T) {
 	// Its own line must say tracked: "tracked" elsewhere in the list (or
 	// "not tracked") proves nothing, and an untrack while it is still
 	// pending only cancels.
-	waitFor(t, "the shared message linked", func() bool {
+	itemState := func(k string) agent.TrackState {
 		for _, line := range strings.Split(items(), "\n") {
-			if strings.HasPrefix(line, key(4)+" ") {
+			if strings.HasPrefix(line, k+" ") {
 				f := strings.Split(line, "  ")
-				return slices.ContainsFunc(f, func(s string) bool { return strings.TrimSpace(s) == agent.Tracked.String() })
+				for _, st := range []agent.TrackState{agent.Tracked, agent.Untracked, agent.Pending, agent.Suggested, agent.Failed} {
+					if slices.ContainsFunc(f, func(s string) bool { return strings.TrimSpace(s) == st.String() }) {
+						return st
+					}
+				}
 			}
 		}
-		return false
-	})
+		return -1
+	}
+	waitFor(t, "the shared message linked", func() bool { return itemState(key(4)) == agent.Tracked })
 	code, out, _ = run(t, "untrack", key(4), "--data", data)
 	if code != ExitOK || !strings.Contains(out, "Bob Nguyen owns it") {
 		t.Errorf("untrack of bob's copy: %d %q", code, out)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Only once the untrack has run to the end (the link forgotten and
+	// nothing left in the outbox) does bob's copy still being there prove
+	// anything.
+	waitFor(t, "the untrack of bob's copy done", func() bool {
+		_, st, _ := run(t, "status", "--data", data)
+		return itemState(key(4)) == agent.Untracked && strings.Contains(st, "Pending:") &&
+			slices.ContainsFunc(strings.Split(st, "\n"), func(l string) bool {
+				return strings.HasPrefix(l, "Pending:") && strings.TrimSpace(strings.TrimPrefix(l, "Pending:")) == "0"
+			})
+	})
 	if info, ok := find("<shared@contoso.example>"); !ok || info.ID != shared.ID {
 		t.Error("untracking deleted the copy bob owns")
 	}

@@ -194,14 +194,33 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(ctx) }()
+	// The cache is closed only once the engine has stopped: closing it
+	// under a stuck engine could hang on the engine's write, the very
+	// hang waitEngine bounds.
+	engineStopped := false
+	defer func() {
+		if engineStopped {
+			store.Close()
+		}
+	}()
+	// awaitEngine bounds the engine's shutdown once ctx is cancelled.
+	awaitEngine := func() error {
+		err := waitEngine(engDone, engineStopTimeout)
+		engineStopped = !errors.Is(err, errEngineStuck)
+		if !engineStopped {
+			log.Error("shutdown: the engine did not stop in time; exiting without it", "timeout", engineStopTimeout)
+		}
+		return err
+	}
 	stop := func(err error) error {
 		cancel()
-		<-engDone
+		if werr := awaitEngine(); errors.Is(werr, errEngineStuck) {
+			return errors.Join(err, werr)
+		}
 		return err
 	}
 
@@ -260,11 +279,12 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, who, f.maildir, ln.Path())
 	select {
 	case err = <-engDone:
+		engineStopped = true
 		cancel()
 		<-srvDone
 	case <-ctx.Done():
 		<-srvDone
-		err = <-engDone
+		err = awaitEngine()
 	}
 	return err
 }

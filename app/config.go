@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"crmsync/agent"
@@ -37,32 +38,55 @@ var migrations = []func(*configFile){
 }
 
 // Config stores Settings as JSON, written atomically with mode 0600. It is
-// the settings' only owner; the engine saves through it.
+// the settings file's only writer in this process: the engine saves its
+// settings through it and the keychain records the signed-in account
+// through it, and both change one copy of the whole file held in memory,
+// from which the file is rewritten. No write reads the file first, so
+// neither can bring back what the other just replaced.
 type Config struct {
 	path string
 
-	mu       sync.Mutex
-	username string // the account last signed in; guarded by mu
+	mu     sync.Mutex
+	loaded bool       // f holds the file's content; set once, by the first successful read; guarded by mu
+	f      configFile // the whole file as last read or written, and what the next write starts from; guarded by mu
 }
 
 var _ agent.SettingsStore = (*Config)(nil)
 
-// NewConfig returns the store for the settings file at path.
+// NewConfig returns the store for the settings file at path; the file is
+// read on first use.
 func NewConfig(path string) *Config { return &Config{path: path} }
 
-// Load reads the settings; a missing file gives the defaults.
+// Load returns the settings; a missing file gives the defaults. The file
+// is read once; later calls return what this Config holds, which includes
+// every change saved through it since.
 func (c *Config) Load() (agent.Settings, error) {
-	f, err := c.read()
-	if err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.loadLocked(); err != nil {
 		return agent.Settings{}, err
 	}
-	c.mu.Lock()
-	c.username = f.Username
-	c.mu.Unlock()
+	f := c.f
 	return agent.Settings{
-		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath, Folders: f.Folders,
-		AutoTrack: agent.AutoTrackScope(f.AutoTrack), ExcludedAddresses: f.ExcludedAddresses, InternalDomains: f.InternalDomains,
+		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath,
+		Folders: slices.Clone(f.Folders), AutoTrack: agent.AutoTrackScope(f.AutoTrack),
+		ExcludedAddresses: slices.Clone(f.ExcludedAddresses), InternalDomains: slices.Clone(f.InternalDomains),
 	}, nil
+}
+
+// loadLocked reads the file into c.f unless that was done already. A
+// damaged file or one from a newer version is not loaded, so no write
+// replaces it: the user is told to fix or delete it instead.
+func (c *Config) loadLocked() error {
+	if c.loaded {
+		return nil
+	}
+	f, err := c.read()
+	if err != nil {
+		return err
+	}
+	c.f, c.loaded = f, true
+	return nil
 }
 
 func (c *Config) read() (configFile, error) {
@@ -90,37 +114,50 @@ func (c *Config) read() (configFile, error) {
 	return f, nil
 }
 
-// Save writes s atomically: a crash leaves the old file or the new one.
-func (c *Config) Save(s agent.Settings) error {
+// update applies change to a copy of the file's state and writes that
+// copy; only once it is on disk does it become the state, so memory
+// never holds what the file does not.
+func (c *Config) update(change func(f *configFile)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := configFile{Version: configVersion, ConnectionEnabled: s.ConnectionEnabled, CRMURL: s.CRMURL, ClientID: s.ClientID,
-		Username: c.username, MaildirPath: s.MaildirPath, Folders: s.Folders, AutoTrack: int(s.AutoTrack),
-		ExcludedAddresses: s.ExcludedAddresses, InternalDomains: s.InternalDomains}
-	return writeJSON(c.path, f)
+	if err := c.loadLocked(); err != nil {
+		return err
+	}
+	next := c.f
+	change(&next)
+	next.Version = configVersion
+	if err := writeJSON(c.path, next); err != nil {
+		return err
+	}
+	c.f = next
+	return nil
+}
+
+// Save records s, keeping the signed-in account, and writes the file
+// atomically: a crash leaves the old file or the new one.
+func (c *Config) Save(s agent.Settings) error {
+	return c.update(func(f *configFile) {
+		f.ConnectionEnabled, f.CRMURL, f.ClientID = s.ConnectionEnabled, s.CRMURL, s.ClientID
+		f.MaildirPath, f.Folders, f.AutoTrack = s.MaildirPath, slices.Clone(s.Folders), int(s.AutoTrack)
+		f.ExcludedAddresses, f.InternalDomains = slices.Clone(s.ExcludedAddresses), slices.Clone(s.InternalDomains)
+	})
 }
 
 // SetAccount records which account is signed in, so the keychain entry
-// can be found on the next start.
+// can be found on the next start; the settings are kept as they are.
 func (c *Config) SetAccount(crmURL, username string) error {
-	f, err := c.read()
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.username = username
-	f.CRMURL, f.Username = crmURL, username
-	return writeJSON(c.path, f)
+	return c.update(func(f *configFile) { f.CRMURL, f.Username = crmURL, username })
 }
 
-// Account returns the CRM address and user name last signed in.
+// Account returns the CRM address and user name last signed in, or empty
+// strings when the file cannot be read.
 func (c *Config) Account() (crmURL, username string) {
-	f, err := c.read()
-	if err != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loadLocked() != nil {
 		return "", ""
 	}
-	return f.CRMURL, f.Username
+	return c.f.CRMURL, c.f.Username
 }
 
 func writeJSON(path string, v any) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -34,7 +35,13 @@ func runGUI(ctx context.Context, demo bool, args []string, io Stdio) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if err := gui(ctx, demo, *data, newLogger(io.Err, *verbose), io); err != nil && !errors.Is(err, context.Canceled) {
+	err := gui(ctx, demo, *data, newLogger(io.Err, *verbose), io)
+	if errors.Is(err, errRestart) {
+		// Everything gui opened is closed by now, the data directory's
+		// lock included, so the new process can take it.
+		err = restartProcess() // returns only if the restart failed
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(io.Err, "crmsync: %s\n", agentErrorText(err))
 		return ExitFailure
 	}
@@ -108,7 +115,13 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	// The cache is closed only once the engine has stopped; see serveAgent.
+	engineStopped := false
+	defer func() {
+		if engineStopped {
+			store.Close()
+		}
+	}()
 
 	fa := fyneapp.NewWithID(AppID)
 	tray, why := trayAvailable()
@@ -124,8 +137,22 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var restart atomic.Bool // set on the Fyne goroutine, read after fa.Run
+	restartApp := func() {
+		restart.Store(true)
+		fa.Quit()
+	}
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(ctx) }()
+	// The engine may fail while the app runs (its cache broke, a part of
+	// it gave up): the tray must not stay up with a menu whose every
+	// action waits for a loop that is gone. engResult is what shutdown
+	// waits for; the watcher passes the engine's end on to it.
+	engResult := make(chan error, 1)
+	go watchEngine(ctx, engDone, engResult, func(err error) {
+		log.Error("the engine stopped while the app runs", "err", err)
+		fyne.Do(func() { u.EngineStopped(errors.New(agentErrorText(err)), restartApp) })
+	})
 	srv := control.NewServer(ln, eng, log)
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Run(ctx) }()
@@ -140,15 +167,36 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	fa.Run()
 	cancel()
 	<-srvDone
-	select {
-	case err = <-engDone:
-	case <-time.After(15 * time.Second):
-		err = errors.New("the engine did not stop within 15 s")
+	err = waitEngine(engResult, engineStopTimeout)
+	engineStopped = !errors.Is(err, errEngineStuck)
+	if !engineStopped {
+		log.Error("shutdown: the engine did not stop in time; exiting without it", "timeout", engineStopTimeout)
 	}
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
+	if restart.Load() {
+		if err != nil {
+			log.Error("restarting after the engine stopped", "err", err)
+		}
+		return errRestart
+	}
 	return err
+}
+
+// watchEngine passes the engine's end from done on to result, and calls
+// stopped with the reason if the engine ended while ctx was live: that is
+// a failure, whatever Run returned, since only ctx's end asks it to stop.
+func watchEngine(ctx context.Context, done <-chan error, result chan<- error, stopped func(error)) {
+	err := <-done
+	result <- err
+	if ctx.Err() != nil {
+		return // a normal shutdown: the app is quitting anyway
+	}
+	if err == nil {
+		err = errors.New("the tracking engine ended on its own")
+	}
+	stopped(err)
 }
 
 // trayAvailable reports whether a tray host can show the icon: it needs a

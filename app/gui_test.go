@@ -39,7 +39,8 @@ sleep 3
 import -window root "$2"
 kill -TERM $p; wait $p`
 	cmd := exec.Command("xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "sh", "-c", script, bin, dir, shot)
-	cmd.Env = append(os.Environ(), "LANG=en_US.UTF-8")
+	// A C locale, as in containers: Fyne must fall back to English quietly.
+	cmd.Env = cLocaleEnv("C.UTF-8")
 	done := make(chan struct{})
 	var out []byte
 	var err error
@@ -72,6 +73,9 @@ kill -TERM $p; wait $p`
 	}
 	if len(colors) < 20 {
 		t.Errorf("the screenshot has %d colours: the window did not render\n%s", len(colors), out)
+	}
+	if strings.Contains(string(out), "Error parsing user locale") {
+		t.Errorf("the GUI complained about the C locale:\n%s", out)
 	}
 	if !strings.Contains(string(out), "crmsync demo: local CRM at http://127.0.0.1:") {
 		t.Errorf("the demo did not start its CRM:\n%s", out)

@@ -50,6 +50,10 @@ func (s *signInWindow) start(method agent.SignInMethod, noSave bool) {
 	if s.run != nil {
 		return
 	}
+	if s.u.stopped != nil {
+		s.setError(ErrEngineStopped.Error())
+		return
+	}
 	c, msg := s.credentials(method, noSave)
 	if msg != "" {
 		s.setError(msg)

@@ -19,6 +19,7 @@ type tray struct {
 	menu                              *fyne.Menu
 	status, connected, track, untrack *fyne.MenuItem
 	items, sent, settings, signInOut  *fyne.MenuItem
+	restart                           *fyne.MenuItem // in the menu only once the engine has stopped
 	quit                              *fyne.MenuItem
 	desk                              desktop.App // nil when there is no tray
 	icon                              string      // the icon shown now
@@ -35,6 +36,7 @@ func newTray(u *UI) *tray {
 	t.sent = fyne.NewMenuItem("What was sent…", func() { u.sent.show() })
 	t.settings = fyne.NewMenuItem("Settings…", func() { u.settings.show() })
 	t.signInOut = fyne.NewMenuItem("Sign in…", t.signInOrOut)
+	t.restart = fyne.NewMenuItem("Restart crmsync", u.doRestart)
 	t.quit = fyne.NewMenuItem("Quit", func() { u.app.Quit() })
 	t.quit.IsQuit = true
 	t.menu = fyne.NewMenu("crmsync", t.status, fyne.NewMenuItemSeparator(), t.connected,
@@ -118,8 +120,29 @@ func ago(d time.Duration) string {
 	return fmt.Sprintf("%d h ago", int(d/time.Hour))
 }
 
+// stop turns the menu into the stopped engine's: the error in the status
+// line, every action disabled, and "Restart crmsync" above Quit.
+func (t *tray) stop() {
+	t.status.Label = "Stopped: " + t.u.stopped.Error()
+	for _, it := range []*fyne.MenuItem{t.connected, t.track, t.untrack, t.items, t.sent, t.settings, t.signInOut} {
+		it.Disabled = true
+	}
+	items := t.menu.Items
+	if len(items) < 2 || items[len(items)-2] != t.restart {
+		t.menu.Items = append(items[:len(items)-1:len(items)-1], t.restart, t.quit)
+	}
+	t.menu.Refresh()
+	t.icon = assets.TrayError
+	if t.desk != nil {
+		t.desk.SetSystemTrayIcon(assets.TrayIcon(t.icon))
+	}
+}
+
 // refresh brings the menu and icon in line with the UI's state.
 func (t *tray) refresh() {
+	if t.u.stopped != nil {
+		return // stop has set the menu for good
+	}
 	s := t.u.status
 	t.status.Label = statusLine(s, time.Now())
 	t.connected.Checked = s.State != agent.StateOff

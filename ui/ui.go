@@ -51,6 +51,12 @@ type UI struct {
 	sent     *sentWindow
 	notes    *notifier
 
+	// stopped is why the engine stopped; nil while it runs. Once set it
+	// stays: only a restart of the process brings the engine back.
+	stopped     error
+	restartFn   func() // what "Restart crmsync" runs; nil until stopped
+	stoppedView *stoppedView
+
 	// inline runs backend calls and their results on the caller's
 	// goroutine, and queues work that arrives from other goroutines (the
 	// event pump, a sign-in's prompt and result) on queued for the test to
@@ -72,6 +78,7 @@ func New(a fyne.App, be agent.Backend, o Options) *UI {
 	u.settings = &settingsWindow{u: u}
 	u.items = &itemsWindow{u: u}
 	u.sent = &sentWindow{u: u}
+	u.stoppedView = &stoppedView{u: u}
 	u.tray = newTray(u)
 	if !o.Tray {
 		u.main = u.newMainWindow()
@@ -123,6 +130,9 @@ func (u *UI) apply(ev agent.Event) {
 }
 
 func (u *UI) applyStatus(s agent.Status) {
+	if u.stopped != nil {
+		return // a stopped engine's last status is stale; the stop notice stays
+	}
 	u.status = s
 	u.tray.refresh()
 	u.items.setProgress(s.ScanDone, s.ScanTotal)
@@ -143,7 +153,12 @@ func (u *UI) post(fn func()) {
 }
 
 // call runs fn against the backend off the Fyne goroutine, then done on it.
+// Once the engine has stopped, done gets ErrEngineStopped at once.
 func (u *UI) call(fn func(ctx context.Context) error, done func(err error)) {
+	if u.stopped != nil {
+		done(ErrEngineStopped)
+		return
+	}
 	if u.inline {
 		ctx, cancel := context.WithTimeout(context.Background(), u.o.Timeout)
 		err := fn(ctx)

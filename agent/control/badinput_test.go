@@ -118,13 +118,44 @@ func settleGoroutines(t *testing.T, want int) {
 	}
 }
 
+// connsServed returns how many goroutines are serving a connection now.
+func connsServed() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "(*Server).serveConn(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// warmBaseline has the server serve one connection to its end, so that
+// whatever it starts on first use is running, and then counts the
+// goroutines. It waits for the connection's goroutine to be gone rather
+// than for a while: a count taken while it still ran would hide a leak of
+// one.
+func warmBaseline(t *testing.T, path string) int {
+	t.Helper()
+	c := dial(t, path)
+	if _, err := c.Hello(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for connsServed() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server still serves a closed connection after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
 func TestSilentClientsDoNotLeak(t *testing.T) {
 	be := &recBackend{}
 	ts := startServer(t, be, nil, func(s *Server) { s.IdleTimeout = 100 * time.Millisecond })
-	// Let the server's own goroutines start before counting.
-	dial(t, ts.path).Close()
-	time.Sleep(20 * time.Millisecond)
-	before := runtime.NumGoroutine()
+	before := warmBaseline(t, ts.path)
 
 	var conns []net.Conn
 	for range 5 {
@@ -166,9 +197,7 @@ func TestShutdownWithIdleClients(t *testing.T) {
 func TestDisconnectMidRequest(t *testing.T) {
 	be := &recBackend{block: make(chan struct{})}
 	ts := startServer(t, be, nil, nil)
-	dial(t, ts.path).Close()
-	time.Sleep(20 * time.Millisecond)
-	before := runtime.NumGoroutine()
+	before := warmBaseline(t, ts.path)
 
 	// Half a line, then gone: nothing may run.
 	c := dialRaw(t, ts.path)
