@@ -314,23 +314,40 @@ func (s *Store) TrackedActivityIDs(ctx context.Context) ([]string, error) {
 
 // ForgetActivity unlinks every message from activityID after its CRM copy
 // was deleted elsewhere: the state goes back to Untracked (Pending if an
-// action is still queued) and the activity, regarding and owner are
-// cleared. An unknown activity is not an error.
-func (s *Store) ForgetActivity(ctx context.Context, activityID string) error {
+// action is still queued), the reason becomes reason (the caller's code
+// for "deleted in the CRM"), and the activity, regarding and owner are
+// cleared. It returns the keys of the messages unlinked. An unknown
+// activity is not an error.
+func (s *Store) ForgetActivity(ctx context.Context, activityID string, reason int) ([]agent.MessageKey, error) {
 	id, err := normGUID("activity ID", activityID)
 	if err != nil || id == "" {
-		return wrap("forget activity", invalid("activity ID is not a GUID"))
+		return nil, wrap("forget activity", invalid("activity ID is not a GUID"))
+	}
+	if err := checkCode("reason", reason); err != nil {
+		return nil, wrap("forget activity", err)
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_, err = s.db.ExecContext(ctx, `UPDATE messages SET
+	rows, err := s.db.QueryContext(ctx, `UPDATE messages SET
 			state = CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.key = messages.key) THEN ? ELSE ? END,
-			reason = 0, activity_id = '', regarding_entity = '', regarding_id = '', owned_by_me = 0, updated_at = ?
-		WHERE activity_id = ?`, int(agent.Pending), int(agent.Untracked), ms(s.now()), id)
+			reason = ?, activity_id = '', regarding_entity = '', regarding_id = '', owned_by_me = 0, updated_at = ?
+		WHERE activity_id = ? RETURNING key`, int(agent.Pending), int(agent.Untracked), reason, ms(s.now()), id)
 	if err != nil {
-		return wrap("forget activity", err)
+		return nil, wrap("forget activity", err)
 	}
-	return nil
+	defer rows.Close()
+	var keys []agent.MessageKey
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, wrap("forget activity", err)
+		}
+		keys = append(keys, agent.MessageKey(k))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("forget activity", err)
+	}
+	return keys, nil
 }
 
 // DeleteMessage removes the row for key, for a message gone from the

@@ -151,7 +151,7 @@ func TestMessageByHashAndAnyTracked(t *testing.T) {
 func TestRecentCountForgetDelete(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
-	for i, st := range []agent.TrackState{agent.Tracked, agent.Tracked, agent.Untracked, agent.Failed, agent.Suggested} {
+	for i, st := range []agent.TrackState{agent.Tracked, agent.Tracked, agent.Untracked, agent.Failed, agent.Pending} {
 		m := Message{Key: agent.MessageKey("17000000" + itoa(i) + ".host"), State: st, ReceivedAt: time.UnixMilli(int64(1000 * (i + 1)))}
 		if st == agent.Tracked {
 			m.ActivityID = []string{guidA, guidB}[i]
@@ -167,7 +167,7 @@ func TestRecentCountForgetDelete(t *testing.T) {
 		t.Errorf("RecentMessages = %v, %v", recent, err)
 	}
 	counts, err := s.CountByState(ctx)
-	if err != nil || counts[agent.Tracked] != 2 || counts[agent.Failed] != 1 || counts[agent.Pending] != 0 || len(counts) != 4 {
+	if err != nil || counts[agent.Tracked] != 2 || counts[agent.Failed] != 1 || counts[agent.Pending] != 1 || len(counts) != 4 {
 		t.Errorf("CountByState = %v, %v", counts, err)
 	}
 	ids, err := s.TrackedActivityIDs(ctx)
@@ -175,17 +175,17 @@ func TestRecentCountForgetDelete(t *testing.T) {
 		t.Errorf("TrackedActivityIDs = %v, %v", ids, err)
 	}
 
-	if err := s.ForgetActivity(ctx, strings.ToUpper(guidA)); err != nil {
-		t.Fatal(err)
+	if keys, err := s.ForgetActivity(ctx, strings.ToUpper(guidA), 19); err != nil || len(keys) != 1 || keys[0] != "170000000.host" {
+		t.Fatalf("ForgetActivity = %v, %v; want the one message linked to it", keys, err)
 	}
 	m, _, _ := s.Message(ctx, "170000000.host")
-	if m.State != agent.Untracked || m.ActivityID != "" || m.Regarding != nil || m.OwnedByMe {
+	if m.State != agent.Untracked || m.ActivityID != "" || m.Regarding != nil || m.OwnedByMe || m.Reason != 19 {
 		t.Errorf("after ForgetActivity: %+v", m)
 	}
-	if err := s.ForgetActivity(ctx, guidC); err != nil {
+	if keys, err := s.ForgetActivity(ctx, guidC, 19); err != nil || len(keys) != 0 {
 		t.Errorf("ForgetActivity of an unknown activity = %v", err)
 	}
-	if err := s.ForgetActivity(ctx, "not-a-guid"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.ForgetActivity(ctx, "not-a-guid", 19); !errors.Is(err, ErrInvalid) {
 		t.Errorf("ForgetActivity(bad) = %v", err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"crmsync/agent"
@@ -122,43 +123,46 @@ func (s *Store) decide(ctx context.Context, m Message, a Action, onlyNew bool) (
 	return s.enqueue(ctx, &r, onlyNew, a)
 }
 
-// enqueue queues a; when msg is set, that message row is written first in
-// the same transaction, and with onlyNew only if the message has no row
-// yet (false is returned otherwise, with nothing written).
-func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action) (Action, bool, error) {
+// checkAction validates a for queueing and gives it an idempotency key;
+// it returns the regarding record as column values.
+func checkAction(a *Action) (ent, rid string, err error) {
 	if err := checkKey(a.Key); err != nil {
-		return Action{}, false, wrap("enqueue", err)
+		return "", "", err
 	}
-	ent, rid, err := normRef(a.Regarding)
-	if err != nil {
-		return Action{}, false, wrap("enqueue", err)
+	if ent, rid, err = normRef(a.Regarding); err != nil {
+		return "", "", err
 	}
 	switch a.Kind {
 	case ActionTrack:
 	case ActionUntrack:
 		if a.Regarding != nil {
-			return Action{}, false, wrap("enqueue", invalid("Untrack takes no regarding record"))
+			return "", "", invalid("Untrack takes no regarding record")
 		}
 	case ActionSetRegarding:
 		if a.Regarding == nil {
-			return Action{}, false, wrap("enqueue", invalid("SetRegarding needs a regarding record"))
+			return "", "", invalid("SetRegarding needs a regarding record")
 		}
 	default:
-		return Action{}, false, wrap("enqueue", invalid("unknown action kind"))
+		return "", "", invalid("unknown action kind")
 	}
 	if a.IdemKey == "" {
 		if a.IdemKey, err = newIdemKey(); err != nil {
-			return Action{}, false, wrap("enqueue: make idempotency key", err)
+			return "", "", fmt.Errorf("make idempotency key: %w", err)
 		}
 	} else if err := checkIdemKey(a.IdemKey); err != nil {
+		return "", "", err
+	}
+	return ent, rid, nil
+}
+
+// enqueue queues a; when msg is set, that message row is written first in
+// the same transaction, and with onlyNew only if the message has no row
+// yet (false is returned otherwise, with nothing written).
+func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action) (Action, bool, error) {
+	ent, rid, err := checkAction(&a)
+	if err != nil {
 		return Action{}, false, wrap("enqueue", err)
 	}
-	now := ms(s.now())
-	next := ms(a.NextAt)
-	if next == 0 {
-		next = now
-	}
-
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -179,7 +183,24 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action
 			return Action{}, false, nil
 		}
 	}
+	out, err := s.enqueueTx(ctx, tx, a, ent, rid, msg == nil)
+	if err != nil {
+		return Action{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Action{}, false, wrap("enqueue: commit", err)
+	}
+	return out, true, nil
+}
 
+// enqueueTx queues a, checked by checkAction, inside tx; with markPending
+// it also marks the message Pending (creating a bare row if needed).
+func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid string, markPending bool) (Action, error) {
+	now := ms(s.now())
+	next := ms(a.NextAt)
+	if next == 0 {
+		next = now
+	}
 	// A duplicate keeps its row, idempotency key and schedule; only the
 	// target can change. The changed flag tells Complete and Fail that the
 	// row no longer describes what a worker may be doing right now.
@@ -187,7 +208,7 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action
 		WHERE key = ? AND action = ? AND (regarding_entity <> ? OR regarding_id <> ?)`,
 		ent, rid, string(a.Key), int(a.Kind), ent, rid)
 	if err != nil {
-		return Action{}, false, wrap("enqueue", err)
+		return Action{}, wrap("enqueue", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		_, err = tx.ExecContext(ctx, `INSERT INTO outbox
@@ -196,26 +217,82 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action
 			ON CONFLICT (key, action) DO NOTHING`,
 			string(a.Key), int(a.Kind), ent, rid, a.IdemKey, next, now)
 		if err != nil {
-			return Action{}, false, wrap("enqueue", err)
+			return Action{}, wrap("enqueue", err)
 		}
 	}
-	if msg == nil { // a decision's row says Pending already
+	if markPending { // a decision's row says Pending already
 		_, err = tx.ExecContext(ctx, `INSERT INTO messages (key, state, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
 			string(a.Key), int(agent.Pending), now)
 		if err != nil {
-			return Action{}, false, wrap("enqueue: mark message pending", err)
+			return Action{}, wrap("enqueue: mark message pending", err)
 		}
 	}
 	out, err := scanAction(tx.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE key = ? AND action = ?",
 		string(a.Key), int(a.Kind)))
 	if err != nil {
-		return Action{}, false, wrap("enqueue", err)
+		return Action{}, wrap("enqueue", err)
+	}
+	return out, nil
+}
+
+// Act carries out a user's action on key as one transaction. choose sees
+// the message row as it is now (with found false, the row fresh returns,
+// which Act calls only then) and returns the row to write and the action
+// to queue; a nil action writes and queues nothing. No other writer can
+// change the row in between, so a column written meanwhile by someone
+// else (the outbox recording an ActivityID) is never overwritten with a
+// stale copy. The row is written with state Pending; the row as written
+// and the queued action are returned.
+func (s *Store) Act(ctx context.Context, key agent.MessageKey, fresh func() (Message, error),
+	choose func(m Message, found bool) (Message, *Action, error)) (Message, *Action, error) {
+	if err := checkKey(key); err != nil {
+		return Message{}, nil, wrap("act", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Message{}, nil, wrap("act", err)
+	}
+	defer tx.Rollback()
+	m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+msgColumns+" FROM messages WHERE key = ?", string(key)))
+	found := err == nil
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if m, err = fresh(); err != nil {
+			return Message{}, nil, err
+		}
+	case err != nil:
+		return Message{}, nil, wrap("act", err)
+	}
+	m, a, err := choose(m, found)
+	if err != nil || a == nil {
+		return m, nil, err
+	}
+	if m.Key != key || a.Key != key {
+		return Message{}, nil, wrap("act", invalid("the message and the action are for different keys"))
+	}
+	m.State, m.UpdatedAt = agent.Pending, time.Time{} // row stamps it now
+	r, err := s.row(m)
+	if err != nil {
+		return Message{}, nil, wrap("act", err)
+	}
+	ent, rid, err := checkAction(a)
+	if err != nil {
+		return Message{}, nil, wrap("act", err)
+	}
+	if err := upsert(ctx, tx, r); err != nil {
+		return Message{}, nil, wrap("act", err)
+	}
+	out, err := s.enqueueTx(ctx, tx, *a, ent, rid, false)
+	if err != nil {
+		return Message{}, nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return Action{}, false, wrap("enqueue: commit", err)
+		return Message{}, nil, wrap("act: commit", err)
 	}
-	return out, true, nil
+	return m, &out, nil
 }
 
 // Due returns up to limit actions whose time has come (NextAt <= now),

@@ -23,7 +23,7 @@ import (
 func fakeNow(s *Store, start time.Time) func(d time.Duration) {
 	var mu sync.Mutex
 	now := start
-	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 }
 
@@ -555,5 +555,49 @@ func BenchmarkDecision(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestActReadsAndWritesInOneTransaction: a user action sees the row as it
+// is when it runs, so a column another writer set (the outbox's activity)
+// survives; a key without a row starts from fresh.
+func TestActReadsAndWritesInOneTransaction(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	const act = "9d6c1f7e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
+	if err := s.PutMessage(ctx, Message{Key: "k1.host", State: agent.Tracked, ActivityID: act, OwnedByMe: true}); err != nil {
+		t.Fatal(err)
+	}
+	freshCalled := false
+	fresh := func() (Message, error) { freshCalled = true; return Message{Key: "k1.host"}, nil }
+	m, a, err := s.Act(ctx, "k1.host", fresh, func(m Message, found bool) (Message, *Action, error) {
+		if !found || m.ActivityID != act {
+			t.Errorf("choose saw %+v (found %v); want the stored row", m, found)
+		}
+		m.Reason = 14
+		return m, &Action{Key: "k1.host", Kind: ActionSetRegarding, Regarding: &agent.RecordRef{Entity: "account", ID: act}}, nil
+	})
+	if err != nil || a == nil || freshCalled {
+		t.Fatalf("Act = %+v, %v (fresh called %v)", a, err, freshCalled)
+	}
+	got, _, _ := s.Message(ctx, "k1.host")
+	if got.ActivityID != act || !got.OwnedByMe || got.State != agent.Pending || got.Reason != 14 || m.State != agent.Pending {
+		t.Errorf("after Act: %+v", got)
+	}
+	_, a, err = s.Act(ctx, "k2.host", func() (Message, error) { return Message{Key: "k2.host", Folder: ".Sent"}, nil },
+		func(m Message, found bool) (Message, *Action, error) {
+			if found || m.Folder != ".Sent" {
+				t.Errorf("choose saw %+v (found %v); want fresh", m, found)
+			}
+			return m, &Action{Key: "k2.host", Kind: ActionTrack}, nil
+		})
+	if err != nil || a == nil || a.Kind != ActionTrack {
+		t.Fatalf("Act on a new key = %+v, %v", a, err)
+	}
+	if n, _ := s.Pending(ctx); n != 2 {
+		t.Errorf("pending = %d, want 2", n)
+	}
+	if _, a, err := s.Act(ctx, "k3.host", func() (Message, error) { return Message{}, ErrNotFound }, nil); !errors.Is(err, ErrNotFound) || a != nil {
+		t.Errorf("Act with fresh failing = %v, %v", a, err)
 	}
 }

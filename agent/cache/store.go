@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,11 +78,33 @@ type Store struct {
 	db      *sql.DB
 	path    string
 	log     *slog.Logger
-	salt    []byte           // read once at Open; never changes for the life of the file
-	rebuilt bool             // the previous file was unreadable and was moved aside
-	writeMu sync.Mutex       // SQLite has one writer; queueing here avoids lock polling inside the process
-	now     func() time.Time // the clock for updated_at and created_at; replaced in tests
-	byKey   *sql.Stmt        // SELECT of one message by key: the pipeline asks it for every message
+	salt    []byte     // read once at Open; never changes for the life of the file
+	rebuilt bool       // the previous file was unreadable and was moved aside
+	writeMu sync.Mutex // SQLite has one writer; queueing here avoids lock polling inside the process
+	// clock stamps updated_at, created_at and next_at. It is the engine's
+	// clock (SetClock), so an action queued "now" is due by the outbox's
+	// own "now"; nil means the wall clock.
+	clock atomic.Pointer[func() time.Time]
+	byKey *sql.Stmt // SELECT of one message by key: the pipeline asks it for every message
+}
+
+// SetClock makes the store read the time from now (for example a
+// sched.Clock's Now) instead of the wall clock, so the times it stamps
+// agree with the clock the outbox compares them with.
+func (s *Store) SetClock(now func() time.Time) {
+	if now == nil {
+		s.clock.Store(nil)
+		return
+	}
+	s.clock.Store(&now)
+}
+
+// now is the store's time.
+func (s *Store) now() time.Time {
+	if f := s.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // Open opens the cache at path, creating it with mode 0600 if needed, and
@@ -114,6 +137,8 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		bad = err
 	}
 
+	// The wall clock on purpose: the name is for a person looking at the
+	// folder, and no clock has been injected yet.
 	aside, err := moveAside(abs, time.Now())
 	if err != nil {
 		return nil, err
@@ -263,7 +288,7 @@ func openDB(path string, log *slog.Logger) (*Store, error) {
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxOpenConns)
 	db.SetConnMaxIdleTime(idleClose)
-	s := &Store{db: db, path: path, log: log, now: time.Now}
+	s := &Store{db: db, path: path, log: log}
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, err

@@ -21,13 +21,16 @@ import (
 
 // do runs fn on the loop's goroutine and waits for it. Once the loop has
 // taken fn it runs it at once, so the wait after that is not cut short by
-// ctx: callers may read what fn wrote.
+// ctx: callers may read what fn wrote. fn must not block on the network.
+// An engine whose loop has ended refuses at once (errStopped).
 func (e *Engine) do(ctx context.Context, fn func(*loop)) error {
 	done := make(chan struct{})
 	select {
 	case e.cmds <- func(l *loop) { fn(l); close(done) }:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-e.stopped:
+		return errStopped
 	}
 	<-done
 	return nil
@@ -65,13 +68,11 @@ func (l *loop) useCredentials(ctx context.Context, c agent.Credentials) error {
 	}
 	l.self = strings.ToLower(strings.TrimSpace(c.Username))
 	l.name = ""
-	l.e.mu.Lock()
-	l.e.self = l.self
-	l.e.mu.Unlock()
 	if l.settings.CRMURL != c.CRMURL {
 		l.settings.CRMURL = c.CRMURL
 		l.saveSettings()
 	}
+	l.publish(false)
 	l.e.conn.SetCredentials(ctx, &c)
 	return nil
 }
@@ -161,11 +162,7 @@ func keychainReason(err error) string {
 
 // SignedInAs returns the sign-in name of the current account (for example
 // the preferred_username of the sign-in service), or "" when signed out.
-func (e *Engine) SignedInAs() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.self
-}
+func (e *Engine) SignedInAs() string { return e.view.Load().self }
 
 // UseCredentials starts the session with c without checking it first, as
 // a start with a saved password does: the connection supervisor signs in,
@@ -186,9 +183,7 @@ func (e *Engine) SignOut(ctx context.Context) error {
 	err := e.o.Secrets.Delete(ctx)
 	if derr := e.do(ctx, func(l *loop) {
 		l.self, l.name, l.userID = "", "", ""
-		l.e.mu.Lock()
-		l.e.self = ""
-		l.e.mu.Unlock()
+		l.publish(false)
 		l.e.conn.SetCredentials(ctx, nil)
 		l.e.box.Pause()
 	}); derr != nil {
@@ -201,7 +196,7 @@ func (e *Engine) SignOut(ctx context.Context) error {
 // which layer failed.
 func (e *Engine) TestConnection(ctx context.Context, c agent.Credentials) (agent.ConnReport, error) {
 	var r agent.ConnReport
-	start := time.Now()
+	start := e.clock.Now()
 	client, err := e.o.NewClient(c.CRMURL)
 	if err != nil {
 		r.API = err
@@ -219,7 +214,7 @@ func (e *Engine) TestConnection(ctx context.Context, c agent.Credentials) (agent
 		_, err = client.WhoAmI(ctx)
 		r.API = err
 	}
-	r.Latency = time.Since(start)
+	r.Latency = e.clock.Now().Sub(start)
 	var dnsErr *net.DNSError
 	switch {
 	case err == nil:
@@ -262,53 +257,66 @@ func (e *Engine) RecentItems(ctx context.Context, limit int) ([]agent.Item, erro
 	if err != nil {
 		return nil, err
 	}
+	texts := make([]string, len(msgs))
+	// The texts are the loop's; without it (stopped) the reasons stand in.
+	_ = e.do(ctx, func(l *loop) {
+		for i, m := range msgs {
+			texts[i] = l.texts[m.Key]
+		}
+	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	items := make([]agent.Item, 0, len(msgs))
-	for _, m := range msgs {
+	for i, m := range msgs {
 		env, err := e.mail.Envelope(m.Key)
 		if err != nil && !errors.Is(err, maildir.ErrGone) {
 			continue
 		}
-		items = append(items, itemOf(m, env, e.text(m.Key)))
+		items = append(items, itemOf(m, env, texts[i]))
 	}
 	return items, nil
 }
 
-// message returns the cache row of k, creating it from the Maildir for a
+// fresh returns how to make the cache row of k from the Maildir, for a
 // message not decided yet, so user actions work on any message.
-func (e *Engine) message(ctx context.Context, k agent.MessageKey) (cache.Message, error) {
-	m, ok, err := e.o.Store.Message(ctx, k)
-	if err != nil || ok {
-		return m, err
+func (e *Engine) fresh(k agent.MessageKey) func() (cache.Message, error) {
+	return func() (cache.Message, error) {
+		folder, ok := e.mail.Folder(k)
+		if !ok {
+			return cache.Message{}, notFound{k}
+		}
+		env, err := e.mail.Envelope(k)
+		if err != nil {
+			return cache.Message{}, notFound{k}
+		}
+		now := e.clock.Now()
+		return cache.Message{Key: k, Folder: folder, MsgIDHash: e.o.Store.HashMessageID(env.MessageID),
+			ReceivedAt: e.receivedAt(env, k, now)}, nil
 	}
-	folder, ok := e.mail.Folder(k)
-	if !ok {
-		return m, notFound{k}
-	}
-	env, err := e.mail.Envelope(k)
-	if err != nil {
-		return m, notFound{k}
-	}
-	return cache.Message{Key: k, Folder: folder, MsgIDHash: e.o.Store.HashMessageID(env.MessageID),
-		ReceivedAt: receivedAt(env, k, e.clock.Now())}, nil
 }
 
-// Track queues the message for tracking, optionally regarding r.
+// Track queues the message for tracking, optionally regarding r. The row
+// is read and written in one cache transaction (Store.Act), so an
+// activity the outbox records meanwhile is kept.
 func (e *Engine) Track(ctx context.Context, k agent.MessageKey, regarding *agent.RecordRef) error {
-	m, err := e.message(ctx, k)
-	if err != nil {
-		return err
-	}
-	if m.State == agent.Tracked && m.ActivityID != "" {
-		if regarding == nil {
-			return nil
+	text := "track queued"
+	m, a, err := e.o.Store.Act(ctx, k, e.fresh(k), func(m cache.Message, _ bool) (cache.Message, *cache.Action, error) {
+		if m.State == agent.Tracked && m.ActivityID != "" {
+			if regarding == nil {
+				return m, nil, nil // tracked already
+			}
+			text = "set regarding queued"
+			return m, &cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: regarding}, nil
 		}
-		return e.SetRegarding(ctx, k, *regarding)
-	}
-	m.Reason = int(track.ReasonTrackedByUser)
-	if err := e.write(ctx, func() error { _, err := e.o.Store.Decide(ctx, m, actionTrack(k, regarding)); return err }); err != nil {
+		m.Reason = int(track.ReasonTrackedByUser)
+		a := actionTrack(k, regarding)
+		return m, &a, nil
+	})
+	if err != nil || a == nil {
 		return err
 	}
-	e.afterUserAction(k, "track queued")
+	e.afterUserAction(ctx, m, text)
 	return nil
 }
 
@@ -332,13 +340,14 @@ func (e *Engine) Untrack(ctx context.Context, k agent.MessageKey) (agent.Untrack
 	default:
 		res.Reason = "The CRM copy stays because " + e.ownerName(ctx, m.ActivityID) + " owns it; only the link on this computer is removed."
 	}
-	if err := e.write(ctx, func() error {
-		_, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionUntrack})
-		return err
-	}); err != nil {
+	// Enqueue changes the state column only, so the row read above going
+	// stale meanwhile loses nothing; the worker re-reads it.
+	if _, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionUntrack}); err != nil {
 		return agent.UntrackResult{}, err
 	}
-	e.afterUserAction(k, res.Reason)
+	if m, ok, err := e.o.Store.Message(ctx, k); err == nil && ok {
+		e.afterUserAction(ctx, m, res.Reason)
+	}
 	return res, nil
 }
 
@@ -362,54 +371,35 @@ func (e *Engine) ownerName(ctx context.Context, activityID string) string {
 }
 
 // SetRegarding links a tracked message to r; an untracked one is tracked
-// regarding r.
+// regarding r. Like Track, it reads and writes in one cache transaction.
 func (e *Engine) SetRegarding(ctx context.Context, k agent.MessageKey, r agent.RecordRef) error {
-	m, err := e.message(ctx, k)
-	if err != nil {
-		return err
-	}
-	err = e.write(ctx, func() error {
+	m, _, err := e.o.Store.Act(ctx, k, e.fresh(k), func(m cache.Message, _ bool) (cache.Message, *cache.Action, error) {
 		if m.ActivityID == "" {
 			m.Reason = int(track.ReasonTrackedByUser)
-			_, err := e.o.Store.Decide(ctx, m, actionTrack(k, &r))
-			return err
+			a := actionTrack(k, &r)
+			return m, &a, nil
 		}
-		_, err := e.o.Store.Enqueue(ctx, cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: &r})
-		return err
+		return m, &cache.Action{Key: k, Kind: cache.ActionSetRegarding, Regarding: &r}, nil
 	})
 	if err != nil {
 		return err
 	}
-	e.afterUserAction(k, "set regarding queued")
+	e.afterUserAction(ctx, m, "set regarding queued")
 	return nil
 }
 
-// write runs a cache write of a user action on the loop's goroutine, so it
-// is ordered with the pipeline's own decisions, and updates the pending
-// count the status shows.
-func (e *Engine) write(ctx context.Context, fn func() error) error {
-	var err error
-	derr := e.do(ctx, func(l *loop) {
-		if err = fn(); err == nil {
-			l.refreshPending(ctx)
-		}
-	})
-	if derr != nil {
-		return derr
-	}
-	return err
-}
-
-// afterUserAction wakes the outbox and shows the queued state at once.
-func (e *Engine) afterUserAction(k agent.MessageKey, text string) {
-	e.setText(k, text)
+// afterUserAction wakes the outbox and, on the loop, updates the pending
+// count and shows the queued state at once. The action is durably queued
+// already, so a loop that is gone or busy past ctx only delays the display.
+func (e *Engine) afterUserAction(ctx context.Context, m cache.Message, text string) {
 	e.box.Kick()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if m, ok, err := e.o.Store.Message(ctx, k); err == nil && ok {
-		env, _ := e.mail.Envelope(k)
-		e.publishItem(itemOf(m, env, text))
-	}
+	env, _ := e.mail.Envelope(m.Key) // local file; read here, not on the loop
+	it := itemOf(m, env, text)
+	_ = e.do(ctx, func(l *loop) {
+		l.refreshPending()
+		l.setText(m.Key, text)
+		l.e.publishItem(it)
+	})
 }
 
 // SearchRecords finds contacts, accounts, opportunities and cases live.
@@ -422,11 +412,7 @@ func (e *Engine) SearchRecords(ctx context.Context, q string, limit int) ([]agen
 }
 
 // Settings returns the current settings.
-func (e *Engine) Settings() agent.Settings {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.settings
-}
+func (e *Engine) Settings() agent.Settings { return e.view.Load().settings }
 
 // UpdateSettings applies p, saves the result and returns it.
 func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (agent.Settings, error) {
@@ -481,8 +467,8 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		saveErr = l.saveSettings()
 		out = s
 		if remail {
-			l.startMail(l.ctx)
-			l.publishStatus(l.ctx)
+			l.startMail()
+			l.publish(true)
 		}
 	})
 	if err != nil {
@@ -491,8 +477,9 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 	return out, saveErr
 }
 
+// saveSettings publishes and saves the loop's settings.
 func (l *loop) saveSettings() error {
-	l.e.publishSettings(l.settings)
+	l.publish(false)
 	if err := l.e.o.Settings.Save(l.settings); err != nil {
 		l.e.log.Error("engine: saving settings failed", "err", err)
 		return fmt.Errorf("settings could not be saved: %w", err)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"crmsync/agent"
@@ -30,6 +31,10 @@ type Mail interface {
 	Body(k agent.MessageKey) (io.ReadCloser, error)
 	Folder(k agent.MessageKey) (string, bool)
 	Progress() (done, total int)
+	// Delivered is the modification time of k's file, which the
+	// delivering program sets: the arrival time of a message whose name
+	// and headers carry none.
+	Delivered(k agent.MessageKey) (time.Time, error)
 }
 
 // Options are the engine's injected parts.
@@ -61,6 +66,11 @@ type Options struct {
 }
 
 // Engine implements agent.Backend.
+//
+// Run's loop owns every mutable piece of engine state (see loop). Other
+// goroutines ask it, through do or a channel, or read what it publishes:
+// the view (status, settings, connection failure, account) and the
+// activities relearned after a cache rebuild, both immutable once stored.
 type Engine struct {
 	o     Options
 	log   *slog.Logger
@@ -70,29 +80,40 @@ type Engine struct {
 	conn  *conn.Supervisor
 	box   *outbox.Worker
 
-	cmds    chan func(*loop)
-	connC   chan conn.Status
-	outC    chan outbox.Outcome
-	changes chan maildir.Change
-	work    chan job
-	results chan result
+	cmds    chan func(*loop)    // requests run on the loop's goroutine; see do
+	connC   chan conn.Status    // supervisor reports, newest kept (connObserver)
+	outC    chan outbox.Outcome // outbox outcomes
+	changes chan maildir.Change // Maildir changes
+	work    chan job            // loop → deciders
+	results chan result         // deciders → loop
 
-	mu       sync.Mutex
-	self     string                      // the signed-in user's address, lower case; written by the loop
-	netCtx   context.Context             // live while online; cancelled the moment the connection leaves Online
-	netStop  context.CancelFunc          // cancels netCtx
-	status   agent.Status                // snapshot for Status(); written by the loop
-	connErr  error                       // the failure behind the connection state; written by the loop
-	settings agent.Settings              // snapshot for Settings(); written by the loop
-	texts    map[agent.MessageKey]string // last outcome text per message; display only
-	known    map[string]crm.ActivityInfo // after a cache rebuild: the user's activities by Message-ID hash
-	sent     []agent.Disclosure          // ring of recent disclosures, oldest first; memory only
-	subs     map[chan agent.Event]struct{}
-	seq      uint64
-	started  bool
+	started atomic.Bool   // Run was called; an engine runs once
+	stopped chan struct{} // closed when the loop stops taking requests
+
+	view  atomic.Pointer[view]     // never nil; replaced, never changed, by the loop only (loop.publish)
+	known atomic.Pointer[knownSet] // nil until relearned; replaced, never changed, by the loop only
+	hub   hub                      // the subscribers
 }
 
+// view is what the loop publishes for readers on other goroutines. A
+// stored view is never modified: the loop builds a new one.
+type view struct {
+	status   agent.Status
+	connErr  error           // the failure behind the connection state, nil when none
+	self     string          // the signed-in user's address, lower case; "" when signed out
+	userID   string          // the signed-in user's CRM GUID, once known
+	settings agent.Settings  // the current settings
+	net      context.Context // live while online; cancelled the moment the connection leaves Online
+}
+
+// knownSet holds the user's CRM activities by Message-ID hash, learned
+// after a cache rebuild.
+type knownSet map[string]crm.ActivityInfo
+
 var _ agent.Backend = (*Engine)(nil)
+
+// errStopped is what a request to an engine whose loop has ended gets.
+var errStopped = errors.New("engine: stopped")
 
 // New builds an engine; Run starts it.
 func New(o Options) (*Engine, error) {
@@ -111,6 +132,9 @@ func New(o Options) (*Engine, error) {
 	if o.Deciders <= 0 {
 		o.Deciders = 2
 	}
+	// One clock: the times the cache stamps (an action's next_at) are
+	// compared with the outbox's Now.
+	o.Store.SetClock(o.Clock.Now)
 	e := &Engine{
 		o: o, log: o.Logger, clock: o.Clock, sess: &session{}, mail: &mailbox{},
 		cmds:    make(chan func(*loop)),
@@ -119,18 +143,20 @@ func New(o Options) (*Engine, error) {
 		changes: make(chan maildir.Change, 1024),
 		work:    make(chan job, 256),
 		results: make(chan result, 256),
-		texts:   map[agent.MessageKey]string{},
-		subs:    map[chan agent.Event]struct{}{},
-		status:  agent.Status{State: agent.StateStarting},
+		stopped: make(chan struct{}),
 	}
+	e.hub.subs = map[chan agent.Event]struct{}{}
+	offline, stop := context.WithCancel(context.Background())
+	stop() // not online yet
+	e.view.Store(&view{status: agent.Status{State: agent.StateStarting}, net: offline})
 	e.sess.redeem = e.redeem
-	e.netCtx, e.netStop = context.WithCancel(context.Background())
-	e.netStop() // not online yet
 	e.conn = conn.New(conn.Options{Session: e.sess, Clock: o.Clock, Observer: connObserver{e}, Logger: o.Logger, ProbeEvery: o.ProbeEvery})
 	e.box = outbox.New(outbox.Options{
 		Store: o.Store, Mail: e.mail, CRM: e.sess, Clock: o.Clock, Logger: o.Logger,
 		Outgoing: e.isSent,
-		Report:   func(err error) { e.conn.Report(context.Background(), err) },
+		// The worker passes its Run context: a report that finds the
+		// supervisor gone ends with the engine instead of blocking Run.
+		Report:   func(ctx context.Context, err error) { e.conn.Report(ctx, err) },
 		Outcomes: e.outC,
 	})
 	return e, nil
@@ -141,6 +167,7 @@ func New(o Options) (*Engine, error) {
 // only the latest state matters.
 type connObserver struct{ e *Engine }
 
+// ConnStatus implements conn.Observer.
 func (c connObserver) ConnStatus(s conn.Status) {
 	for {
 		select {
@@ -157,66 +184,43 @@ func (c connObserver) ConnStatus(s conn.Status) {
 
 // Run runs the engine until ctx ends. It loads settings and credentials,
 // starts the intake, the deciders, the outbox and the connection, and then
-// serves them all from one loop.
+// serves them all from one loop. Every goroutine the engine starts has
+// returned when Run returns.
 func (e *Engine) Run(ctx context.Context) error {
-	e.mu.Lock()
-	if e.started {
-		e.mu.Unlock()
+	if !e.started.CompareAndSwap(false, true) {
 		return errors.New("engine: Run called twice")
 	}
-	e.started = true
-	e.mu.Unlock()
-
 	settings, err := e.o.Settings.Load()
 	if err != nil {
+		close(e.stopped)
 		return fmt.Errorf("engine: load settings: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	g := newGroup(ctx)
+	// Deferred in this order so that, on the way out, requests are refused
+	// first, then every goroutine is told to stop, then all are joined.
+	defer g.Wait()
 	defer cancel()
-	l := &loop{e: e, settings: settings, waiting: map[agent.MessageKey]bool{}, queued: map[agent.MessageKey]bool{},
-		mailFailed: make(chan error, 1)}
-	e.publishSettings(settings)
+	defer close(e.stopped)
 
-	fatal := make(chan error, 1)
-	l.fatal = fatal
-	var wg sync.WaitGroup
-	spawn := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				select {
-				case fatal <- fmt.Errorf("engine: %s: %w", name, err):
-				default:
-				}
-			}
-		}()
-	}
-	spawn("connection", e.conn.Run)
-	spawn("outbox", e.box.Run)
+	l := newLoop(e, ctx, g, settings)
+	g.Go("connection", e.conn.Run)
+	g.Go("outbox", e.box.Run)
 	for range e.o.Deciders {
-		spawn("decider", e.decider)
+		g.Go("decider", e.decider)
 	}
-	defer wg.Wait()
-	defer cancel()
-
 	if !settings.ConnectionEnabled {
 		e.conn.SetEnabled(ctx, false)
 	}
-	l.ctx = ctx
 	l.loadCredentials(ctx)
-	l.startMail(ctx)
+	l.startMail()
 	defer l.stopMail()
-	return l.run(ctx)
+	return l.run()
 }
 
 // online returns a context that ends when the connection leaves Online, so
 // switching off or losing the CRM cancels every request in flight.
-func (e *Engine) online() context.Context {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.netCtx
-}
+func (e *Engine) online() context.Context { return e.view.Load().net }
 
 // withNet returns ctx, also cancelled when the connection leaves Online.
 func (e *Engine) withNet(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -224,3 +228,34 @@ func (e *Engine) withNet(ctx context.Context) (context.Context, context.CancelFu
 	stop := context.AfterFunc(e.online(), cancel)
 	return ctx, func() { stop(); cancel() }
 }
+
+// group starts the engine's goroutines and joins them (errgroup-like):
+// each takes the owner's context, and Wait returns once all have
+// returned. An error other than the context's own ends Run, through
+// fatal. Go is called only by Run and the loop, before Wait.
+type group struct {
+	ctx   context.Context
+	wg    sync.WaitGroup
+	fatal chan error // the first fatal error; buffered, later ones dropped
+}
+
+func newGroup(ctx context.Context) *group {
+	return &group{ctx: ctx, fatal: make(chan error, 1)}
+}
+
+// Go runs fn(ctx) on a new goroutine of the group.
+func (g *group) Go(name string, fn func(ctx context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := fn(g.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			select {
+			case g.fatal <- fmt.Errorf("engine: %s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Wait waits for every goroutine of the group.
+func (g *group) Wait() { g.wg.Wait() }

@@ -37,6 +37,9 @@ type harness struct {
 	// beforeRun, when set, sees each engine before it runs (to subscribe
 	// from the very first event).
 	beforeRun func(*Engine)
+	// intercept, when set, sees each request first and may answer it
+	// itself (returning true) instead of the local CRM.
+	intercept atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
 
 func newHarness(t *testing.T) *harness {
@@ -51,6 +54,9 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, crm: srv, secrets: &agenttest.Secrets{}, settings: agenttest.NewSettings(agent.Settings{ConnectionEnabled: true})}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
+		if f := h.intercept.Load(); f != nil && (*f)(w, r) {
+			return
+		}
 		srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { ts.Close(); srv.Close() })
@@ -286,7 +292,18 @@ func TestSwitchOffStopsAllTraffic(t *testing.T) {
 	if st := e.Status(); st.Pending != 1 {
 		t.Errorf("pending while off = %d, want the 1 queued track", st.Pending)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Wait for what would send if anything did: the contact's message
+	// decided (held back for the connection), and the outbox worker past
+	// the kick of the track (its queue read while paused).
+	waitFor(t, "the arrival held back for the connection", func() bool {
+		var held bool
+		e.do(ctx, func(l *loop) { held = l.waiting[k(100)] })
+		return held
+	})
+	// Track kicked the worker; this second kick is taken only once the
+	// read of the queue that followed the first has ended.
+	e.box.Kick()
+	waitFor(t, "the outbox to read its queue", func() bool { return !e.box.KickWaiting() })
 	if n := h.requests.Load() - before; n != 0 {
 		t.Fatalf("%d requests reached the CRM while the connection was off", n)
 	}
@@ -406,9 +423,9 @@ func TestCorruptCacheRelearnedFromCRM(t *testing.T) {
 func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 	h := newHarness(t)
 	h.settings.Update(func(s *agent.Settings) { s.AutoTrack = agent.TrackAll })
-	// The fake clock runs an hour ahead so that work queued at the real
-	// time is due; only the sync timer needs it to move.
-	clock := sched.NewFake(time.Now().Add(time.Hour))
+	// The cache stamps queued work with this clock too, so it is due
+	// without moving it; only the sync timer needs it to move.
+	clock := sched.NewFake(time.Now())
 	e := h.startWith(clock)
 	h.signIn(e, "alice@demo.local", "demo-alice")
 	h.deliver(k(400), "someone@unknown.example", "Deleted in the CRM", "sync-1@unknown.example")
@@ -451,6 +468,12 @@ func TestReconcileLearnsChangesMadeInCRM(t *testing.T) {
 		return gone.ActivityID == "" && gone.Track == agent.Untracked &&
 			relinked.Regarding != nil && relinked.Regarding.ID == account.ID
 	})
+	if got, want := byKey()[k(400)].Reason, track.ReasonDeletedInCRM.String(); got != want {
+		t.Errorf("the message whose activity was deleted in the CRM says %q, want %q", got, want)
+	}
+	if st := e.Status(); st.LastSuccess.Before(clock.Now()) {
+		t.Errorf("status LastSuccess %v is older than the sync at %v", st.LastSuccess, clock.Now())
+	}
 }
 
 func TestSyncInterval(t *testing.T) {

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"crmsync/agent"
 	"crmsync/agent/cache"
@@ -13,11 +15,17 @@ import (
 // the UI then resubscribes and gets a fresh status.
 const subscriberBuffer = 256
 
+// hub fans events out to subscribers. It owns the subscriber set and the
+// sequence numbers; its lock is held only to send without blocking.
+type hub struct {
+	mu   sync.Mutex
+	subs map[chan agent.Event]struct{} // guarded by mu
+	seq  uint64                        // the last event's number; guarded by mu
+}
+
 // Status returns the current status.
 func (e *Engine) Status() agent.Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := e.status
+	s := e.view.Load().status
 	s.Warnings = append([]agent.Warning(nil), s.Warnings...)
 	return s
 }
@@ -25,73 +33,59 @@ func (e *Engine) Status() agent.Status {
 // Subscribe delivers events until ctx ends; the first carries the status.
 func (e *Engine) Subscribe(ctx context.Context) <-chan agent.Event {
 	ch := make(chan agent.Event, subscriberBuffer)
-	e.mu.Lock()
-	e.seq++
-	st := e.status
-	ch <- agent.Event{Seq: e.seq, Status: &st}
-	e.subs[ch] = struct{}{}
-	e.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		e.mu.Lock()
-		if _, ok := e.subs[ch]; ok {
-			delete(e.subs, ch)
+	h := &e.hub
+	h.mu.Lock()
+	h.seq++
+	// Read under the hub's lock: a status published later is broadcast
+	// after this one, so the subscriber never sees an older one last.
+	st := e.Status()
+	ch <- agent.Event{Seq: h.seq, Status: &st}
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		if _, ok := h.subs[ch]; ok {
+			delete(h.subs, ch)
 			close(ch)
 		}
-		e.mu.Unlock()
-	}()
+		h.mu.Unlock()
+	})
 	return ch
 }
 
 // broadcast sends ev to every subscriber; one that lags is dropped, with
 // its channel closed, rather than blocking the engine.
-func (e *Engine) broadcast(ev agent.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.seq++
-	ev.Seq = e.seq
-	for ch := range e.subs {
+func (h *hub) broadcast(ev agent.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	ev.Seq = h.seq
+	for ch := range h.subs {
 		select {
 		case ch <- ev:
 		default:
-			delete(e.subs, ch)
+			delete(h.subs, ch)
 			close(ch)
 		}
 	}
 }
 
-func (e *Engine) publishStatusSnapshot() {
-	st := e.Status()
-	e.broadcast(agent.Event{Status: &st})
-}
-
-func (e *Engine) publishItem(it agent.Item) { e.broadcast(agent.Event{Item: &it}) }
+func (e *Engine) publishItem(it agent.Item) { e.hub.broadcast(agent.Event{Item: &it}) }
 
 func (e *Engine) publishNotice(title, text string) {
-	e.broadcast(agent.Event{Notice: &agent.Notice{Title: title, Text: text}})
+	e.hub.broadcast(agent.Event{Notice: &agent.Notice{Title: title, Text: text}})
 }
 
-func (e *Engine) publishSettings(s agent.Settings) {
-	e.mu.Lock()
-	e.settings = s
-	e.mu.Unlock()
-}
+// maxTexts bounds the outcome texts kept for display.
+const maxTexts = 5000
 
 // setText remembers the last explanation shown for a message. Bounded:
 // the map is for recent messages only and is reset when it grows large.
-func (e *Engine) setText(k agent.MessageKey, text string) {
-	e.mu.Lock()
-	if len(e.texts) > 5000 {
-		e.texts = map[agent.MessageKey]string{}
+func (l *loop) setText(k agent.MessageKey, text string) {
+	if len(l.texts) > maxTexts {
+		l.texts = map[agent.MessageKey]string{}
 	}
-	e.texts[k] = text
-	e.mu.Unlock()
-}
-
-func (e *Engine) text(k agent.MessageKey) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.texts[k]
+	l.texts[k] = text
 }
 
 // itemOf builds the display item of a cached message; From and Subject
@@ -113,32 +107,55 @@ func itemOf(m cache.Message, env maildir.Envelope, reason string) agent.Item {
 // maxDisclosures bounds the "what was sent" history kept in memory.
 const maxDisclosures = 500
 
-// disclose records what an exchange with the CRM carried.
-func (e *Engine) disclose(d agent.Disclosure) {
-	if d.At.IsZero() {
-		d.At = e.clock.Now()
-	}
-	e.mu.Lock()
-	if len(e.sent) >= maxDisclosures {
-		copy(e.sent, e.sent[1:])
-		e.sent = e.sent[:len(e.sent)-1]
-	}
-	e.sent = append(e.sent, d)
-	e.mu.Unlock()
+// disclosures is a ring of recent disclosures, owned by the loop.
+type disclosures struct {
+	buf  []agent.Disclosure // up to maxDisclosures; once full, next is the oldest
+	next int                // where the next one goes once buf is full
 }
 
-// Disclosures returns the most recent exchanges, newest first.
-func (e *Engine) Disclosures(limit int) []agent.Disclosure {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if limit <= 0 || limit > len(e.sent) {
-		limit = len(e.sent)
+// add records d, dropping the oldest when full.
+func (r *disclosures) add(d agent.Disclosure) {
+	if len(r.buf) < maxDisclosures {
+		r.buf = append(r.buf, d)
+		return
+	}
+	r.buf[r.next] = d
+	r.next = (r.next + 1) % maxDisclosures
+}
+
+// newest returns up to limit disclosures, newest first, as copies.
+func (r *disclosures) newest(limit int) []agent.Disclosure {
+	if limit <= 0 || limit > len(r.buf) {
+		limit = len(r.buf)
 	}
 	out := make([]agent.Disclosure, 0, limit)
-	for i := len(e.sent) - 1; i >= 0 && len(out) < limit; i-- {
-		d := e.sent[i]
+	for i := 1; i <= limit; i++ {
+		d := r.buf[((r.next-i)%len(r.buf)+len(r.buf))%len(r.buf)]
 		d.Fields = append([]agent.FieldSize(nil), d.Fields...)
 		out = append(out, d)
+	}
+	return out
+}
+
+// disclose records what an exchange with the CRM carried.
+func (l *loop) disclose(d agent.Disclosure) {
+	if d.At.IsZero() {
+		d.At = l.e.clock.Now()
+	}
+	l.sent.add(d)
+}
+
+// disclosureWait bounds how long Disclosures waits for the loop.
+const disclosureWait = 5 * time.Second
+
+// Disclosures returns the most recent exchanges, newest first; none when
+// the engine is not running.
+func (e *Engine) Disclosures(limit int) []agent.Disclosure {
+	ctx, cancel := context.WithTimeout(context.Background(), disclosureWait)
+	defer cancel()
+	var out []agent.Disclosure
+	if e.do(ctx, func(l *loop) { out = l.sent.newest(limit) }) != nil {
+		return nil
 	}
 	return out
 }

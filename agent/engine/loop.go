@@ -16,54 +16,64 @@ import (
 	"crmsync/agent/track"
 )
 
-// loop is the state owned by Run's goroutine.
+// loop is the state owned by Run's goroutine. Nothing else reads or
+// writes it; other goroutines ask through Engine.do, and read what
+// publish stores in Engine.view.
 type loop struct {
 	e        *Engine
-	ctx      context.Context // Run's context, for work started by commands
+	ctx      context.Context // Run's context, for work started by the loop
+	g        *group          // starts and joins every goroutine the loop starts
 	settings agent.Settings
-	fatal    <-chan error
+	alarms   alarms
 
-	conn    conn.Status // the supervisor's last report
-	online  bool        // conn.State == Online
-	userID  string      // the signed-in user's GUID, once known
-	self    string      // the signed-in user's address, lower case
-	name    string      // the signed-in user's CRM display name, once fetched
-	backlog []job       // messages waiting for a decider
-	queued  map[agent.MessageKey]bool
-	waiting map[agent.MessageKey]bool // undecided until the CRM answers
+	conn    conn.Status        // the supervisor's last report
+	online  bool               // conn.State == Online
+	net     context.Context    // live while online; published in the view
+	netStop context.CancelFunc // cancels net
+	userID  string             // the signed-in user's GUID, once known
+	self    string             // the signed-in user's address, lower case
+	name    string             // the signed-in user's CRM display name, once fetched
+	pending int                // queued outbox actions, as last counted
 
-	arrivals   int       // messages that arrived since the last sync
-	lastBusy   time.Time // when mail last arrived
-	syncTimer  interface{ Stop() bool }
-	syncC      <-chan time.Time
-	syncing    bool
-	syncDone   chan syncResult
-	scanTick   <-chan time.Time // nil once the scan is done: an idle agent does not wake up for it
-	scanTicker *time.Ticker
-	lastScan   [2]int
-	relearned  bool // the IDs of a rebuilt cache were asked of the CRM
-	burst      int  // messages queued since the backlog was last empty
-	sent       int  // messages uploaded since the outbox was last empty
+	backlog  []job                     // messages waiting for a decider
+	queued   map[agent.MessageKey]bool // in the backlog or with a decider
+	waiting  map[agent.MessageKey]bool // undecided until the CRM answers
+	settling map[agent.MessageKey]bool // files that may still be being written
 
-	mailStop    context.CancelFunc        // stops the current Maildir source; nil if none
-	mailErr     string                    // why no mail is watched; "" when it is
-	mailFailed  chan error                // the Maildir source stopped with an error
-	mailRetryC  <-chan time.Time          // fires to look for a missing mail folder again
-	storeErr    string                    // why decisions cannot be saved; "" when they can
-	storeRetryC <-chan time.Time          // fires to decide the waiting messages again after a save failed
-	settling    map[agent.MessageKey]bool // files that may still be being written
-	settleC     <-chan time.Time          // fires to decide the settling messages again
-	releaseC    <-chan time.Time          // fires to hand back memory if mail has been quiet since a tracking burst
+	sync syncState
+	mail mailState
+	scan [2]int // the scan progress last published
+	// storeErr says why decisions cannot be saved; "" when they can.
+	storeErr string
+	mem      reclaimer
+
+	texts map[agent.MessageKey]string // last outcome text per message; display only
+	sent  disclosures                 // what recent exchanges carried; memory only
 }
 
-func (l *loop) run(ctx context.Context) error {
-	l.ctx = ctx
-	l.syncDone = make(chan syncResult, 1)
-	l.publishStatus(ctx)
+// scanEvery is how often scan progress is published while a scan runs.
+const scanEvery = 250 * time.Millisecond
+
+func newLoop(e *Engine, ctx context.Context, g *group, settings agent.Settings) *loop {
+	l := &loop{e: e, ctx: ctx, g: g, settings: settings, alarms: alarms{clock: e.clock},
+		net: e.online(), netStop: func() {},
+		queued: map[agent.MessageKey]bool{}, waiting: map[agent.MessageKey]bool{},
+		texts: map[agent.MessageKey]string{},
+		mail:  mailState{failed: make(chan error, 1)},
+		sync:  syncState{done: make(chan syncResult, 1)},
+	}
+	l.publish(false)
+	return l
+}
+
+func (l *loop) run() error {
+	ctx := l.ctx
+	defer l.alarms.stop()
+	defer func() { l.netStop() }()
+	l.refreshPending()
+	l.publish(true)
 	l.armSync()
-	l.scanTicker = time.NewTicker(250 * time.Millisecond) // scan progress, coalesced
-	defer l.scanTicker.Stop()
-	l.scanTick = l.scanTicker.C
+	l.alarms.set(alarmScan, scanEvery)
 	for {
 		var work chan job
 		var next job
@@ -73,67 +83,68 @@ func (l *loop) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-l.fatal:
+		case err := <-l.g.fatal:
 			return err
 		case fn := <-l.e.cmds:
 			fn(l)
 		case c := <-l.e.changes:
-			l.onChange(ctx, c)
+			l.onChange(c)
 		case work <- next:
 			l.backlog = l.backlog[1:]
 			if len(l.backlog) == 0 {
 				l.backlog = nil // let the backing array go after a big scan
 			}
 		case r := <-l.e.results:
-			l.onResults(ctx, l.drainResults(r))
+			l.onResults(l.drainResults(r))
 		case s := <-l.e.connC:
-			l.onConn(ctx, s)
+			l.onConn(s)
 		case o := <-l.e.outC:
-			l.onOutcome(ctx, o)
-		case <-l.syncC:
-			l.syncC = nil
-			l.startSync(ctx)
-		case r := <-l.syncDone:
-			l.onSync(ctx, r)
-		case <-l.scanTick:
-			l.publishScan()
-		case err := <-l.mailFailed:
-			l.e.log.Error("engine: the mail folder cannot be watched; trying again", "err", err)
-			l.stopMail()
-			l.mailErr = "The mail folder cannot be watched: " + err.Error()
-			l.armMailRetry()
-			l.publishStatus(ctx)
-		case <-l.mailRetryC:
-			l.mailRetryC = nil
-			l.startMail(ctx)
-			l.publishStatus(ctx)
-		case <-l.storeRetryC:
-			l.storeRetryC = nil
-			l.redecide()
-		case <-l.settleC:
-			l.settleC = nil
-			l.requeue(l.settling)
-			l.settling = nil
-		case <-l.releaseC:
-			l.releaseC = nil
-			if len(l.queued) == 0 && len(l.backlog) == 0 && l.e.clock.Now().Sub(l.lastBusy) >= releaseAfter {
-				go l.e.releaseMemory()
-			}
+			l.onOutcome(o)
+		case r := <-l.sync.done:
+			l.onSync(r)
+		case err := <-l.mail.failed:
+			l.onMailFailed(err)
+		case <-l.alarms.c:
+			l.onAlarms(l.alarms.fired())
 		}
 	}
 }
 
+// onAlarms runs the timed jobs that are due.
+func (l *loop) onAlarms(due [numAlarms]bool) {
+	if due[alarmSync] {
+		l.startSync()
+	}
+	if due[alarmScan] {
+		l.publishScan()
+	}
+	if due[alarmMailRetry] {
+		l.startMail()
+		l.publish(true)
+	}
+	if due[alarmStoreRetry] {
+		l.redecide()
+	}
+	if due[alarmSettle] {
+		l.requeue(l.settling)
+		l.settling = nil
+	}
+	if due[alarmRelease] && l.mem.quiet(l.e.clock.Now(), len(l.queued) == 0 && len(l.backlog) == 0) {
+		l.releaseMemory()
+	}
+}
+
 // onChange queues new messages for a decision.
-func (l *loop) onChange(ctx context.Context, c maildir.Change) {
+func (l *loop) onChange(c maildir.Change) {
 	switch c.Kind {
 	case maildir.Unavailable:
-		l.mailErr = "The mail folder " + l.settings.MaildirPath + " is gone: moved, deleted, or its disk unmounted. " +
+		l.mail.err = "The mail folder " + l.settings.MaildirPath + " is gone: moved, deleted, or its disk unmounted. " +
 			"Mail that arrives there is tracked once it is back."
-		l.publishStatus(ctx)
+		l.publish(true)
 		return
 	case maildir.Available:
-		l.mailErr = ""
-		l.publishStatus(ctx)
+		l.mail.err = ""
+		l.publish(true)
 		return
 	}
 	if c.Kind != maildir.Added {
@@ -144,9 +155,10 @@ func (l *loop) onChange(ctx context.Context, c maildir.Change) {
 	}
 	l.queued[c.Key] = true
 	l.backlog = append(l.backlog, job{key: c.Key, folder: c.Folder})
-	l.burst++
-	l.arrivals++
-	l.lastBusy = l.e.clock.Now()
+	now := l.e.clock.Now()
+	l.mem.arrived(now)
+	l.sync.arrivals++
+	l.sync.lastBusy = now
 }
 
 // maxBatch bounds how many decisions are written in one transaction.
@@ -167,144 +179,37 @@ func (l *loop) drainResults(first result) []result {
 	return batch
 }
 
-// onResults records decisions: skips in one transaction, each track
-// together with its queued action.
-func (l *loop) onResults(ctx context.Context, batch []result) {
-	var skips []cache.Message
-	var shown []result
-	var lookupErr error // the first failed CRM lookup, for the connection supervisor
-	defer func() {
-		if lookupErr != nil {
-			// A revoked sign-in or an outage met by a decision moves the
-			// connection state at once, as one met by the outbox does.
-			l.e.conn.Report(ctx, lookupErr)
-		}
-	}()
-	for _, r := range batch {
-		delete(l.queued, r.key)
-		if r.err != nil {
-			if errors.Is(r.err, errOffline) {
-				l.waiting[r.key] = true
-				continue
-			}
-			if errors.Is(r.err, errKnown) {
-				continue
-			}
-			if errors.Is(r.err, maildir.ErrSettling) {
-				// Written straight into new/ and read too early: look again
-				// once the writer is done, rather than call it unreadable.
-				if l.settling == nil {
-					l.settling = map[agent.MessageKey]bool{}
-				}
-				l.settling[r.key] = true
-				if l.settleC == nil {
-					_, l.settleC = l.e.clock.NewTimer(maildir.SettleTime)
-				}
-				continue
-			}
-			l.e.log.Warn("engine: message could not be decided", "key", string(r.key), "err", r.err)
-			if !errors.Is(r.err, errUnreadable) {
-				// A lookup failed (the CRM went away mid-decision): decide
-				// again when the connection is back.
-				l.waiting[r.key] = true
-				if lookupErr == nil && (errors.Is(r.err, crm.ErrUnauthorized) || crm.IsTemporary(r.err)) {
-					lookupErr = r.err
-				}
-				continue
-			}
-		}
-		// Relearning after a cache rebuild may have finished while this
-		// message was being decided.
-		if info, ok := l.e.knownActivity(r.hash); ok && r.known == nil && r.err == nil {
-			r.known = &info
-			r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
-		}
-		if r.decision.Action == track.Skip || r.err != nil {
-			skips = append(skips, r.message())
-			shown = append(shown, r)
-			continue
-		}
-		// The user may have acted on the message while it was being
-		// decided; their choice stands.
-		_, queued, err := l.e.o.Store.DecideNew(ctx, r.message(), actionTrack(r.key, nil))
-		if err != nil {
-			l.e.log.Error("engine: queueing a track failed", "err", err)
-			l.waiting[r.key] = true
-			l.storeFailed(ctx, err)
-			continue
-		}
-		l.storeOK(ctx)
-		if !queued {
-			continue
-		}
-		l.e.box.Kick()
-		shown = append(shown, r)
-	}
-	defer l.afterBurst()
-	kept := map[agent.MessageKey]bool{}
-	if len(skips) > 0 {
-		k, err := l.e.o.Store.PutMessages(ctx, skips, true)
-		if err != nil {
-			l.e.log.Error("engine: recording decisions failed", "err", err)
-			for _, m := range skips {
-				l.waiting[m.Key] = true
-			}
-			l.storeFailed(ctx, err)
-			return
-		}
-		l.storeOK(ctx)
-		for _, key := range k {
-			kept[key] = true
-		}
-	}
-	if len(skips) < len(batch) {
-		l.refreshPending(ctx)
-	}
-	for _, r := range shown {
-		if kept[r.key] {
-			continue
-		}
-		text := r.decision.Text()
-		l.e.setText(r.key, text)
-		l.e.publishItem(itemOf(r.message(), r.env, text))
-	}
-}
-
 // onConn applies a connection report: the outbox and the decisions that
 // need the CRM run only while online.
-func (l *loop) onConn(ctx context.Context, s conn.Status) {
+func (l *loop) onConn(s conn.Status) {
+	ctx := l.ctx
 	l.conn = s
 	wasOnline := l.online
 	l.online = s.State == agent.StateOnline
-	l.e.mu.Lock()
-	l.e.connErr = s.Err
-	l.e.mu.Unlock()
 	if l.online != wasOnline {
-		l.e.mu.Lock()
 		if l.online {
-			l.e.netCtx, l.e.netStop = context.WithCancel(ctx)
+			l.net, l.netStop = context.WithCancel(ctx)
 		} else {
-			l.e.netStop()
+			l.netStop()
 		}
-		l.e.mu.Unlock()
 	}
 	if s.UserID != "" && s.UserID != l.userID {
 		l.userID = s.UserID
-		l.fetchName(ctx, s.UserID)
+		l.fetchName(s.UserID)
 	}
 	if l.online {
 		l.e.box.Resume(l.userID)
 		if !wasOnline {
 			l.redecide()
-			if l.e.o.Store.Rebuilt() && !l.relearned {
-				l.relearned = true
-				l.relearn(ctx)
+			if l.e.o.Store.Rebuilt() && !l.sync.relearned {
+				l.sync.relearned = true
+				l.relearn()
 			}
 		}
 	} else {
 		l.e.box.Pause()
 	}
-	l.publishStatus(ctx)
+	l.publish(true)
 	switch s.State {
 	case agent.StateNeedsSignIn:
 		if s.Err != nil {
@@ -322,7 +227,7 @@ const storeRetry = 10 * time.Second
 // storeFailed tells the user that decisions cannot be saved, and why, and
 // arranges for the waiting messages to be decided again: nothing is lost,
 // since the mail stays in the Maildir until its decision is saved.
-func (l *loop) storeFailed(ctx context.Context, err error) {
+func (l *loop) storeFailed(err error) {
 	why := "the data folder cannot be written"
 	switch {
 	case errors.Is(err, cache.ErrDiskFull):
@@ -332,20 +237,18 @@ func (l *loop) storeFailed(ctx context.Context, err error) {
 	}
 	text := fmt.Sprintf("Decisions cannot be saved: %s. Free some disk space or fix the folder's permissions; "+
 		"waiting messages are decided again every %d seconds.", why, int(storeRetry/time.Second))
-	if l.storeRetryC == nil {
-		_, l.storeRetryC = l.e.clock.NewTimer(storeRetry)
-	}
+	l.alarms.setIfIdle(alarmStoreRetry, storeRetry)
 	if text != l.storeErr {
 		l.storeErr = text
-		l.publishStatus(ctx)
+		l.publish(true)
 	}
 }
 
 // storeOK clears the warning of storeFailed once a decision is saved.
-func (l *loop) storeOK(ctx context.Context) {
+func (l *loop) storeOK() {
 	if l.storeErr != "" {
 		l.storeErr = ""
-		l.publishStatus(ctx)
+		l.publish(true)
 	}
 }
 
@@ -367,13 +270,13 @@ func (l *loop) requeue(keys map[agent.MessageKey]bool) {
 }
 
 // onOutcome shows what became of an action.
-func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
-	l.refreshPending(ctx)
+func (l *loop) onOutcome(o outbox.Outcome) {
 	if o.Final && o.Sent != nil {
-		l.sent++
+		l.mem.uploaded()
 	}
+	l.refreshPending()
 	if o.Final && o.Err == nil && o.Sent != nil {
-		l.e.disclose(agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent, BodySent: true})
+		l.disclose(agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent, BodySent: true})
 	}
 	if !o.Final {
 		return
@@ -382,7 +285,7 @@ func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	if text == "" && o.Err == nil {
 		text = track.Reason(o.Message.Reason).String()
 	}
-	l.e.setText(o.Action.Key, text)
+	l.setText(o.Action.Key, text)
 	m := o.Message
 	var env maildir.Envelope
 	if o.Envelope != nil {
@@ -396,39 +299,36 @@ func (l *loop) onOutcome(ctx context.Context, o outbox.Outcome) {
 	}
 }
 
-func (l *loop) refreshPending(ctx context.Context) {
-	n, err := l.e.o.Store.Pending(ctx)
+// refreshPending counts the queued actions and publishes the count when
+// it changed.
+func (l *loop) refreshPending() {
+	n, err := l.e.o.Store.Pending(l.ctx)
 	if err != nil {
 		return
 	}
-	if n == 0 && l.sent >= bigSend {
-		// A burst of tracking read whole messages; hand that memory back
-		// now rather than keep it resident while idle.
-		l.sent = 0
-		// Only once mail has been quiet a while: while it flows, a forced
-		// collection would pause the decisions in flight, and reopening
-		// a cache connection would cost each decision a read's latency.
-		if l.releaseC == nil {
-			_, l.releaseC = l.e.clock.NewTimer(releaseAfter)
-		}
+	if n == 0 && l.mem.outboxEmpty() {
+		l.alarms.setIfIdle(alarmRelease, releaseAfter)
 	}
-	l.e.mu.Lock()
-	changed := l.e.status.Pending != n
-	l.e.status.Pending = n
-	l.e.mu.Unlock()
-	if changed {
-		l.e.publishStatusSnapshot()
+	if n != l.pending {
+		l.pending = n
+		l.publish(true)
 	}
 }
 
-// publishStatus derives the agent status from the facts.
-func (l *loop) publishStatus(ctx context.Context) {
+// publish derives the view, the status included, from the loop's facts:
+// the one place either is built. With announce, subscribers get the
+// status too.
+func (l *loop) publish(announce bool) {
 	st := agent.Status{
 		State:       l.conn.State,
 		Since:       l.conn.Since,
 		LastSuccess: l.conn.LastSuccess,
 		NextRetry:   l.conn.NextRetry,
 		User:        l.name,
+		Pending:     l.pending,
+	}
+	if l.sync.last.After(st.LastSuccess) {
+		st.LastSuccess = l.sync.last
 	}
 	if st.User == "" {
 		st.User = l.self
@@ -436,38 +336,30 @@ func (l *loop) publishStatus(ctx context.Context) {
 	if l.conn.Err != nil {
 		st.Warnings = append(st.Warnings, warningFor(l.conn))
 	}
-	if l.mailErr != "" {
-		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail folder", Text: l.mailErr, Severity: agent.SeverityError})
+	if l.mail.err != "" {
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail folder", Text: l.mail.err, Severity: agent.SeverityError})
 	}
 	if l.storeErr != "" {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "storage", Title: "Data folder", Text: l.storeErr, Severity: agent.SeverityError})
 	}
-	st.ScanDone, st.ScanTotal = l.e.mail.Progress()
-	if n, err := l.e.o.Store.Pending(ctx); err == nil {
-		st.Pending = n
+	l.scan[0], l.scan[1] = l.e.mail.Progress()
+	st.ScanDone, st.ScanTotal = l.scan[0], l.scan[1]
+	l.e.view.Store(&view{status: st, connErr: l.conn.Err, self: l.self, userID: l.userID, settings: l.settings, net: l.net})
+	if announce {
+		l.e.hub.broadcast(agent.Event{Status: &st})
 	}
-	l.e.mu.Lock()
-	l.e.status = st
-	l.e.mu.Unlock()
-	l.e.publishStatusSnapshot()
 }
 
-// publishScan publishes scan progress when it moved, and stops the
-// progress ticker when the scan is complete.
+// publishScan publishes scan progress when it moved, and keeps looking
+// while the scan runs: an idle agent does not wake up for it.
 func (l *loop) publishScan() {
 	done, total := l.e.mail.Progress()
-	if total > 0 && done >= total {
-		l.scanTick = nil
-		l.scanTicker.Stop()
+	if total == 0 || done < total {
+		l.alarms.set(alarmScan, scanEvery)
 	}
-	if [2]int{done, total} == l.lastScan {
-		return
+	if [2]int{done, total} != l.scan {
+		l.publish(true)
 	}
-	l.lastScan = [2]int{done, total}
-	l.e.mu.Lock()
-	l.e.status.ScanDone, l.e.status.ScanTotal = done, total
-	l.e.mu.Unlock()
-	l.e.publishStatusSnapshot()
 }
 
 // warningFor turns a connection failure into the warning the tray shows.
@@ -482,57 +374,53 @@ func warningFor(s conn.Status) agent.Warning {
 	return w
 }
 
+// nameTimeout bounds the display name lookup.
+const nameTimeout = 30 * time.Second
+
 // fetchName learns the user's display name for the status line; display
 // only, never stored.
-func (l *loop) fetchName(ctx context.Context, userID string) {
+func (l *loop) fetchName(userID string) {
 	c := l.e.sess.get()
 	if c == nil {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	e := l.e
+	l.g.Go("display name", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, nameTimeout)
 		defer cancel()
 		name, err := c.UserName(ctx, userID)
 		if err != nil || name == "" {
-			return
+			return nil // display only: the address stands in
 		}
-		l.e.do(ctx, func(l *loop) {
+		e.do(ctx, func(l *loop) {
 			if l.userID == userID {
 				l.name = name
-				l.publishStatus(ctx)
+				l.publish(true)
 			}
 		})
-	}()
+		return nil
+	})
 }
 
-// releaseAfter is how quiet the mail must have been before the cache's
-// memory is handed back after a burst of tracking.
-const releaseAfter = 5 * time.Second
-
-// bigBurst and bigSend are the backlog and upload counts after which the
-// engine hands memory back to the system.
-const (
-	bigBurst = 5000
-	bigSend  = 50
-)
-
-// releaseMemory hands back what a burst left behind: the cache's page
-// caches, then the Go heap's free pages.
-func (e *Engine) releaseMemory() {
-	e.o.Store.Release()
-	debug.FreeOSMemory()
+// releaseMemory hands back what a burst left behind, on a goroutine of
+// the group: the cache's page caches, then the Go heap's free pages.
+func (l *loop) releaseMemory() {
+	store := l.e.o.Store
+	l.g.Go("release memory", func(context.Context) error {
+		store.Release()
+		debug.FreeOSMemory()
+		return nil
+	})
 }
 
-// afterBurst runs when a large backlog (an initial scan) has been decided:
-// the garbage of reading it would otherwise stay resident, and the runtime
-// would spend minutes of background CPU returning it piecemeal.
-func (l *loop) afterBurst() {
+// afterBatch runs once a batch of decisions is written: when that emptied
+// a large backlog, the memory it used goes back.
+func (l *loop) afterBatch() {
 	if len(l.queued) > 0 || len(l.backlog) > 0 {
 		return
 	}
-	if l.burst >= bigBurst {
+	if l.mem.drained() {
 		l.queued = map[agent.MessageKey]bool{} // drop the grown buckets
-		go l.e.releaseMemory()
+		l.releaseMemory()
 	}
-	l.burst = 0
 }

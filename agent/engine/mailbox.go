@@ -61,54 +61,73 @@ func (b *mailbox) Progress() (done, total int) {
 	return 0, 0
 }
 
+func (b *mailbox) Delivered(k agent.MessageKey) (time.Time, error) {
+	if m := b.get(); m != nil {
+		return m.Delivered(k)
+	}
+	return time.Time{}, errNoMaildir
+}
+
+// mailState is the loop's part about the mail folder.
+type mailState struct {
+	stop   context.CancelFunc // stops the current Maildir source; nil if none
+	err    string             // why no mail is watched; "" when it is
+	failed chan error         // the current Maildir source stopped with an error
+}
+
 // startMail opens the mail folder of the settings and feeds its changes to
-// the loop. A folder that is missing or not a Maildir leaves a warning in
-// the status instead.
-func (l *loop) startMail(ctx context.Context) {
+// the loop, on a goroutine of the group. A folder that is missing or not a
+// Maildir leaves a warning in the status instead.
+func (l *loop) startMail() {
 	l.stopMail()
-	l.mailErr = ""
+	l.mail.err = ""
 	root := l.settings.MaildirPath
 	switch {
 	case root == "":
-		l.mailErr = "Choose your mail folder (a Maildir) in Settings; until then no mail is tracked."
+		l.mail.err = "Choose your mail folder (a Maildir) in Settings; until then no mail is tracked."
 		return
 	case maildir.Check(root) != nil:
 		// It may be on a disk not mounted yet, or being re-created: look
 		// again soon, as well as when the settings change.
-		l.mailErr = maildir.Check(root).Error() + ". Choose another folder in Settings."
-		l.armMailRetry()
+		l.mail.err = maildir.Check(root).Error() + ". Choose another folder in Settings."
+		l.alarms.set(alarmMailRetry, mailRetry)
 		return
 	}
 	m := l.e.o.NewMail(root, l.settings.Folders)
 	l.e.mail.set(m)
-	if l.scanTicker != nil {
-		l.scanTicker.Reset(250 * time.Millisecond)
-		l.scanTick = l.scanTicker.C
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	l.mailStop = cancel
-	failed := l.mailFailed
-	go func() {
-		if err := m.Run(mctx, l.e.changes); err != nil && mctx.Err() == nil {
+	l.alarms.set(alarmScan, scanEvery)
+	mctx, cancel := context.WithCancel(l.ctx)
+	l.mail.stop = cancel
+	failed, changes := l.mail.failed, l.e.changes
+	l.g.Go("maildir", func(context.Context) error {
+		// A failure is the loop's to handle (a warning, a retry), not
+		// the engine's end: it goes to failed, not to the group.
+		if err := m.Run(mctx, changes); err != nil && mctx.Err() == nil {
 			select {
 			case failed <- err:
 			case <-mctx.Done():
 			}
 		}
-	}()
+		return nil
+	})
+}
+
+// onMailFailed handles a Maildir source that stopped with an error.
+func (l *loop) onMailFailed(err error) {
+	l.e.log.Error("engine: the mail folder cannot be watched; trying again", "err", err)
+	l.stopMail()
+	l.mail.err = "The mail folder cannot be watched: " + err.Error()
+	l.alarms.set(alarmMailRetry, mailRetry)
+	l.publish(true)
 }
 
 // mailRetry is how often a missing or failed mail folder is looked for.
 const mailRetry = 5 * time.Second
 
-func (l *loop) armMailRetry() {
-	_, l.mailRetryC = l.e.clock.NewTimer(mailRetry)
-}
-
 func (l *loop) stopMail() {
-	if l.mailStop != nil {
-		l.mailStop()
-		l.mailStop = nil
+	if l.mail.stop != nil {
+		l.mail.stop()
+		l.mail.stop = nil
 	}
 	l.e.mail.set(nil)
 }

@@ -222,9 +222,7 @@ func (e *Engine) WaitConnected(ctx context.Context) error {
 			if ev.Status == nil {
 				continue
 			}
-			e.mu.Lock()
-			err := e.connErr
-			e.mu.Unlock()
+			err := e.view.Load().connErr
 			switch ev.Status.State {
 			case agent.StateOnline:
 				return nil

@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-
-	"crmsync/agent"
-	"crmsync/agent/track"
 	"time"
 
+	"crmsync/agent"
+	"crmsync/agent/cache"
 	"crmsync/agent/crm"
 	"crmsync/agent/sched"
+	"crmsync/agent/track"
 )
 
 // The reconciliation intervals, as server-side sync adapts them: busy
@@ -45,19 +45,27 @@ type syncResult struct {
 	err   error
 }
 
-func (l *loop) armSync() {
-	if l.syncTimer != nil {
-		l.syncTimer.Stop()
-	}
-	d := syncInterval(l.arrivals, l.lastBusy, l.e.clock.Now())
-	l.arrivals = 0
-	l.syncTimer, l.syncC = l.e.clock.NewTimer(sched.Jitter(d, 0.05))
+// syncState is the loop's part about reconciliation.
+type syncState struct {
+	running   bool            // a reconciliation is under way
+	done      chan syncResult // its result; buffered, one at a time
+	arrivals  int             // messages that arrived since the interval was last chosen
+	lastBusy  time.Time       // when mail last arrived
+	last      time.Time       // when a reconciliation last succeeded
+	relearned bool            // the IDs of a rebuilt cache were asked of the CRM
 }
 
-// startSync reconciles the cache with the CRM in the background: it asks
-// for the tracked activity IDs and learns which were deleted by others.
-func (l *loop) startSync(ctx context.Context) {
-	if l.syncing || !l.online {
+func (l *loop) armSync() {
+	d := syncInterval(l.sync.arrivals, l.sync.lastBusy, l.e.clock.Now())
+	l.sync.arrivals = 0
+	l.alarms.set(alarmSync, sched.Jitter(d, 0.05))
+}
+
+// startSync reconciles the cache with the CRM on a goroutine of the
+// group: it asks for the tracked activity IDs and learns which were
+// deleted by others.
+func (l *loop) startSync() {
+	if l.sync.running || !l.online {
 		l.armSync()
 		return
 	}
@@ -66,47 +74,53 @@ func (l *loop) startSync(ctx context.Context) {
 		l.armSync()
 		return
 	}
-	l.syncing = true
-	l.e.conn.ProbeNow(ctx) // the privilege is checked on each sync, too
-	store, done := l.e.o.Store, l.syncDone
-	nctx, cancel := l.e.withNet(ctx)
-	go func() {
+	l.sync.running = true
+	l.e.conn.ProbeNow(l.ctx) // the privilege is checked on each sync, too
+	store, done, e := l.e.o.Store, l.sync.done, l.e
+	l.g.Go("sync", func(ctx context.Context) error {
+		nctx, cancel := e.withNet(ctx)
 		defer cancel()
-		ctx := nctx
-		r := syncResult{}
-		ids, err := store.TrackedActivityIDs(ctx)
-		if err != nil {
-			r.err = err
-			done <- r
-			return
+		r := reconcile(nctx, store, c)
+		select {
+		case done <- r:
+		case <-ctx.Done():
 		}
-		want := make([]crm.ActivityID, len(ids))
-		for i, id := range ids {
-			want[i] = crm.ActivityID(id)
-		}
-		infos, err := c.Activities(ctx, want, 500)
-		if err != nil {
-			r.err = err
-			done <- r
-			return
-		}
-		have := make(map[string]bool, len(infos))
-		for _, in := range infos {
-			have[string(in.ID)] = true
-			in.MessageID = string(store.HashMessageID(in.MessageID))
-			r.found = append(r.found, in)
-		}
-		for _, id := range ids {
-			if !have[id] {
-				r.gone = append(r.gone, id)
-			}
-		}
-		done <- r
-	}()
+		return nil
+	})
 }
 
-func (l *loop) onSync(ctx context.Context, r syncResult) {
-	l.syncing = false
+// reconcile asks the CRM which of the cache's activities still exist.
+func reconcile(ctx context.Context, store *cache.Store, c *crm.HTTPClient) syncResult {
+	ids, err := store.TrackedActivityIDs(ctx)
+	if err != nil {
+		return syncResult{err: err}
+	}
+	want := make([]crm.ActivityID, len(ids))
+	for i, id := range ids {
+		want[i] = crm.ActivityID(id)
+	}
+	infos, err := c.Activities(ctx, want, 500)
+	if err != nil {
+		return syncResult{err: err}
+	}
+	var r syncResult
+	have := make(map[string]bool, len(infos))
+	for _, in := range infos {
+		have[string(in.ID)] = true
+		in.MessageID = string(store.HashMessageID(in.MessageID))
+		r.found = append(r.found, in)
+	}
+	for _, id := range ids {
+		if !have[id] {
+			r.gone = append(r.gone, id)
+		}
+	}
+	return r
+}
+
+func (l *loop) onSync(r syncResult) {
+	ctx := l.ctx
+	l.sync.running = false
 	l.armSync()
 	if r.err != nil {
 		l.e.log.Info("engine: reconciliation failed; will retry", "err", r.err)
@@ -114,8 +128,17 @@ func (l *loop) onSync(ctx context.Context, r syncResult) {
 		return
 	}
 	for _, id := range r.gone {
-		if err := l.e.o.Store.ForgetActivity(ctx, id); err != nil {
+		// The user sees why the message is no longer tracked.
+		keys, err := l.e.o.Store.ForgetActivity(ctx, id, int(track.ReasonDeletedInCRM))
+		if err != nil {
 			l.e.log.Error("engine: forgetting a deleted activity failed", "err", err)
+		}
+		for _, k := range keys {
+			delete(l.texts, k) // the last outcome's text is no longer the news
+			if m, ok, err := l.e.o.Store.Message(ctx, k); err == nil && ok {
+				env, _ := l.e.mail.Envelope(k)
+				l.e.publishItem(itemOf(m, env, ""))
+			}
 		}
 	}
 	if len(r.gone) > 0 {
@@ -135,72 +158,76 @@ func (l *loop) onSync(ctx context.Context, r syncResult) {
 	if relinked > 0 {
 		l.e.log.Info("engine: regarding links changed in the CRM were applied", "count", relinked)
 	}
-	l.e.mu.Lock()
-	l.e.status.LastSuccess = l.e.clock.Now()
-	l.e.mu.Unlock()
+	l.sync.last = l.e.clock.Now()
+	l.publish(true)
 }
 
-// relearn rebuilds the IDs of a cache that had to be recreated: it asks
-// the CRM for the user's own tracked activities (IDs and Message-IDs; the
-// Message-IDs are hashed at once and dropped) and links the messages that
-// carry them, now and as the scan reaches them.
-func (l *loop) relearn(ctx context.Context) {
+// relearn rebuilds the IDs of a cache that had to be recreated, on a
+// goroutine of the group: it asks the CRM for the user's own tracked
+// activities (IDs and Message-IDs; the Message-IDs are hashed at once and
+// dropped) and links the messages that carry them, now and as the scan
+// reaches them.
+func (l *loop) relearn() {
 	c := l.e.sess.get()
 	if c == nil || l.userID == "" {
 		return
 	}
-	userID := l.userID
-	nctx, cancel := l.e.withNet(ctx)
-	go func() {
+	userID, store, e := l.userID, l.e.o.Store, l.e
+	l.g.Go("relearn", func(ctx context.Context) error {
+		nctx, cancel := e.withNet(ctx)
 		defer cancel()
 		infos, err := c.OwnedActivities(nctx, userID, 500)
 		if err != nil {
-			l.e.log.Info("engine: relearning tracked messages from the CRM failed; trying again", "err", err)
+			e.log.Info("engine: relearning tracked messages from the CRM failed; trying again", "err", err)
 			// Try again once the connection is back (or still there).
-			t, c := l.e.clock.NewTimer(relearnRetry)
+			t, tc := e.clock.NewTimer(relearnRetry)
 			defer t.Stop()
 			select {
-			case <-c:
+			case <-tc:
 			case <-ctx.Done():
-				return
+				return nil
 			}
-			l.e.do(ctx, func(l *loop) {
+			e.do(ctx, func(l *loop) {
 				if l.online {
-					l.relearn(ctx)
+					l.relearn()
 				} else {
-					l.relearned = false
+					l.sync.relearned = false
 				}
 			})
-			return
+			return nil
 		}
-		known := make(map[string]crm.ActivityInfo, len(infos))
+		known := make(knownSet, len(infos))
 		for _, in := range infos {
-			if h := l.e.o.Store.HashMessageID(in.MessageID); h != nil {
+			if h := store.HashMessageID(in.MessageID); h != nil {
 				in.MessageID = ""
 				known[string(h)] = in
 			}
 		}
 		// The store work uses ctx, not nctx: the connection may drop
 		// meanwhile, but what was learned is still true.
-		l.e.do(ctx, func(l *loop) {
-			l.e.mu.Lock()
-			l.e.known = known
-			l.e.mu.Unlock()
-			linked := 0
-			for h, in := range known {
-				m, ok, err := l.e.o.Store.MessageByHash(ctx, []byte(h))
-				if err != nil || !ok || m.ActivityID != "" || m.State == agent.Pending {
-					continue
-				}
-				m.State, m.ActivityID, m.OwnedByMe, m.Regarding = agent.Tracked, string(in.ID), true, in.Regarding
-				m.Reason = int(track.ReasonAlreadyTracked)
-				if l.e.o.Store.PutMessage(ctx, m) == nil {
-					linked++
-				}
-			}
-			l.e.log.Info("engine: relearned tracked messages from the CRM after a cache rebuild", "activities", len(known), "linked now", linked)
-		})
-	}()
+		e.do(ctx, func(l *loop) { l.learned(known) })
+		return nil
+	})
+}
+
+// learned publishes what relearning found and links the messages the
+// cache already has.
+func (l *loop) learned(known knownSet) {
+	ctx := l.ctx
+	l.e.known.Store(&known)
+	linked := 0
+	for h, in := range known {
+		m, ok, err := l.e.o.Store.MessageByHash(ctx, []byte(h))
+		if err != nil || !ok || m.ActivityID != "" || m.State == agent.Pending {
+			continue
+		}
+		m.State, m.ActivityID, m.OwnedByMe, m.Regarding = agent.Tracked, string(in.ID), true, in.Regarding
+		m.Reason = int(track.ReasonAlreadyTracked)
+		if l.e.o.Store.PutMessage(ctx, m) == nil {
+			linked++
+		}
+	}
+	l.e.log.Info("engine: relearned tracked messages from the CRM after a cache rebuild", "activities", len(known), "linked now", linked)
 }
 
 func sameRef(a, b *agent.RecordRef) bool {

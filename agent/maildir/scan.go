@@ -3,12 +3,14 @@ package maildir
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"crmsync/agent"
 )
@@ -161,4 +163,20 @@ func (r *runner) rescan(initial bool) error {
 	r.s.index.compact(initial)
 	r.s.mu.Unlock()
 	return nil
+}
+
+// Delivered returns the modification time of k's file. The delivering
+// program sets it when it writes the message, so it is the arrival time of
+// a message whose name has no time prefix and whose header has no Date.
+func (s *Source) Delivered(k agent.MessageKey) (time.Time, error) {
+	f, err := s.open(k)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("maildir: delivery time of %s: %w", k, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("maildir: delivery time of %s: %w", k, err)
+	}
+	return fi.ModTime(), nil
 }

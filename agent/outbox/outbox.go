@@ -77,8 +77,10 @@ type Options struct {
 	Backoff sched.Backoff // zero means 2 s doubling to 10 min
 	// Outgoing reports whether a Maildir folder holds the user's sent mail.
 	Outgoing func(folder string) bool
-	// Report tells the connection supervisor how each CRM request went.
-	Report func(err error)
+	// Report tells the connection supervisor how each CRM request went. It
+	// is given Run's context, so a report that finds the supervisor gone
+	// returns once the worker is told to stop rather than block for good.
+	Report func(ctx context.Context, err error)
 	// Outcomes receives every outcome; the worker blocks on it, so the
 	// reader must keep up (the engine's loop does).
 	Outcomes chan<- Outcome
@@ -116,7 +118,7 @@ func New(o Options) *Worker {
 		o.Outgoing = func(string) bool { return false }
 	}
 	if o.Report == nil {
-		o.Report = func(error) {}
+		o.Report = func(context.Context, error) {}
 	}
 	return &Worker{o: o, kick: make(chan struct{}, 1), paused: true}
 }
@@ -146,6 +148,12 @@ func (w *Worker) Kick() {
 	default:
 	}
 }
+
+// KickWaiting reports whether a kick has not been taken by the worker yet.
+// The worker takes a kick only between two reads of the queue, so after
+// Kick, once KickWaiting is false, every action queued before that Kick
+// has been seen by a read of the queue (or the worker was paused).
+func (w *Worker) KickWaiting() bool { return len(w.kick) > 0 }
 
 // Run replays due actions until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
@@ -235,7 +243,7 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 		if err := w.o.Store.Complete(ctx, a.ID, m); err != nil {
 			return fmt.Errorf("outbox: record result: %w", err)
 		}
-		w.o.Report(nil)
+		w.o.Report(ctx, nil)
 	case paused && actx.Err() != nil:
 		return nil // switched off mid-request: not a failure, not an attempt
 	case retryable(err):
@@ -247,7 +255,7 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 			return fmt.Errorf("outbox: reschedule: %w", err)
 		}
 		out.Message = cache.Message{}
-		w.o.Report(err)
+		w.o.Report(ctx, err)
 	default:
 		out.Final = true
 		if m.Key == "" {
@@ -261,7 +269,7 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 		if out.Text == "" {
 			out.Text = crm.UserMessage(err)
 		}
-		w.o.Report(err)
+		w.o.Report(ctx, err)
 	}
 	w.o.Logger.Debug("outbox", "action", a.Kind.String(), "id", a.ID, "final", out.Final, "err", err)
 	if w.o.Outcomes != nil {

@@ -94,7 +94,7 @@ var reasonText = map[Reason]string{
 	ReasonNoCounterparty:  "no address besides your own",
 	ReasonNotPermitted:    "your CRM role may not sync mail",
 	ReasonUnreadable:      "the message could not be read",
-	ReasonDeletedInCRM:    "the CRM copy was deleted",
+	ReasonDeletedInCRM:    "deleted in the CRM by its owner",
 	ReasonFailed:          "tracking failed",
 	ReasonTooOld:          "older than the automatic tracking window; track it by hand",
 }
@@ -126,7 +126,8 @@ type Decision struct {
 	// Detail adds display-only context, e.g. the matched contact's name;
 	// held in memory, never persisted.
 	Detail string
-	// ActivityID is set for Link: the CRM's existing activity.
+	// ActivityID is set for Link when the CRM said which activity holds
+	// the message; without it the upload finds the activity by Message-ID.
 	ActivityID string
 }
 
@@ -142,7 +143,7 @@ func (d Decision) Text() string {
 type Verdict struct {
 	Match      bool   // a counterparty is a CRM contact, account or lead
 	Duplicate  bool   // the CRM already has an activity with this Message-ID
-	ActivityID string // the existing activity when Duplicate, if known
+	ActivityID string // the existing activity when Duplicate, if the CRM named it
 	Invalid    bool   // the CRM found the sender address invalid
 	Detail     string // display-only, e.g. "contact Ann Lee"
 }
