@@ -102,7 +102,7 @@ type TrackState int
 // The track states of a message.
 const (
 	Untracked TrackState = iota
-	Suggested
+	_                    // 1 stays unused: the cache stores these numbers, and it once meant "suggested", which nothing produced
 	Pending
 	Tracked
 	Failed
@@ -113,8 +113,6 @@ func (t TrackState) String() string {
 	switch t {
 	case Untracked:
 		return "not tracked"
-	case Suggested:
-		return "suggested"
 	case Pending:
 		return "pending"
 	case Tracked:

@@ -222,7 +222,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		for _, line := range strings.Split(items(), "\n") {
 			if strings.HasPrefix(line, k+" ") {
 				f := strings.Split(line, "  ")
-				for _, st := range []agent.TrackState{agent.Tracked, agent.Untracked, agent.Pending, agent.Suggested, agent.Failed} {
+				for _, st := range []agent.TrackState{agent.Tracked, agent.Untracked, agent.Pending, agent.Failed} {
 					if slices.ContainsFunc(f, func(s string) bool { return strings.TrimSpace(s) == st.String() }) {
 						return st
 					}

@@ -146,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 		items: []agent.Item{
 			{Key: "1710408360.M1P2.host", From: "Bob <bob@demo.local>", Subject: "Quote", Received: when, Track: agent.Tracked,
 				ActivityID: guid2, Regarding: &agent.RecordRef{Entity: "account", ID: guid1, Name: "Contoso"}, OwnedByMe: true},
-			{Key: "1710408361.M2P2.host", Track: agent.Suggested, Reason: "sender is a CRM contact"},
+			{Key: "1710408361.M2P2.host", Track: agent.Pending, Reason: "sender is a CRM contact"},
 		},
 		refs:    []agent.RecordRef{{Entity: "contact", ID: guid1, Name: "Bob Example"}},
 		untrack: agent.UntrackResult{DeletedInCRM: false, Reason: "the CRM copy belongs to Carol"},

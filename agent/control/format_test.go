@@ -58,7 +58,7 @@ func TestFormatItems(t *testing.T) {
 		{Key: "1710408360.M1P2.host", From: "Bob Example <bob@demo.local>", Subject: "Quote for Q2", Received: when,
 			Track: agent.Tracked, Regarding: &agent.RecordRef{Entity: "account", ID: guid1, Name: "Contoso"}, Reason: "sender is in the CRM"},
 		{Key: "1710408361.M2P2.host", Subject: "\x1b[31mred\x1b[0m\ttab\u202eevil", Received: when.Add(time.Minute),
-			Track: agent.Suggested, Regarding: &agent.RecordRef{Entity: "contact", ID: guid2}},
+			Track: agent.Pending, Regarding: &agent.RecordRef{Entity: "contact", ID: guid2}},
 		{Key: "k3", Track: agent.Failed, Reason: "The CRM refused the request: \x07bell"},
 	})
 	if err != nil {

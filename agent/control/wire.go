@@ -102,8 +102,6 @@ func trackName(t agent.TrackState) string {
 	switch t {
 	case agent.Untracked:
 		return "untracked"
-	case agent.Suggested:
-		return "suggested"
 	case agent.Pending:
 		return "pending"
 	case agent.Tracked:
