@@ -16,6 +16,8 @@ export CGO_ENABLED=1
 GOCACHE=$(go env GOCACHE)
 GOMODCACHE=$(go env GOMODCACHE)
 export GOCACHE GOMODCACHE
+# Where make test-deps installed the linter, found before HOME moves too.
+staticcheck="$(go env GOPATH)/bin/staticcheck"
 
 tmphome=$(mktemp -d)
 log=$(mktemp)
@@ -41,7 +43,7 @@ else
   echo "== go vet"
   go vet ./...
   echo "== staticcheck"
-  "$(go env GOPATH)/bin/staticcheck" ./...
+  "$staticcheck" ./...
   echo "== go test -race"
   # The whole suite runs under the race detector: every goroutine the
   # agent starts is exercised by some test, and a race is a bug.
