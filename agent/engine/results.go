@@ -28,6 +28,9 @@ type sorted struct {
 	tracks []result
 	// waiting are decided again once the CRM answers.
 	waiting []agent.MessageKey
+	// offline were not asked because the connection was down when their
+	// decider looked; by the time the loop sees them it may be back.
+	offline []agent.MessageKey
 	// settling are files perhaps still being written: decided again later.
 	settling []agent.MessageKey
 	// lookupErr is the first failed CRM lookup that says something about
@@ -45,7 +48,7 @@ func classify(batch []result, known *knownSet, log *slog.Logger) sorted {
 		if r.err != nil {
 			switch {
 			case errors.Is(r.err, errOffline):
-				s.waiting = append(s.waiting, r.key)
+				s.offline = append(s.offline, r.key)
 				continue
 			case errors.Is(r.err, errKnown):
 				continue
@@ -146,6 +149,17 @@ func (l *loop) onResults(batch []result) {
 	s := classify(batch, l.e.known.Load(), l.e.log)
 	for _, k := range s.waiting {
 		l.waiting[k] = true
+	}
+	// A decider may have found the connection down just before the loop
+	// saw it come back and redecided what was waiting: such a message
+	// would wait for the next reconnection, which may never come. Ask
+	// again now if the connection is up.
+	for _, k := range s.offline {
+		if l.online {
+			l.requeue(map[agent.MessageKey]bool{k: true})
+		} else {
+			l.waiting[k] = true
+		}
 	}
 	if len(s.settling) > 0 {
 		if l.settling == nil {

@@ -59,7 +59,8 @@ func TestClassify(t *testing.T) {
 			}
 		}
 	}
-	check("waiting", s.waiting, []agent.MessageKey{"offline", "outage"})
+	check("waiting", s.waiting, []agent.MessageKey{"outage"})
+	check("offline", s.offline, []agent.MessageKey{"offline"})
 	check("settling", s.settling, []agent.MessageKey{"settling"})
 	check("rows", keys(s.rowsOf), []agent.MessageKey{"unreadable", "skip", "link", "relearned"})
 	check("tracks", keys(s.tracks), []agent.MessageKey{"track", "link-unknown"})
