@@ -57,7 +57,6 @@ func newWaitPanel(s *signInWindow) *waitPanel {
 	p.copyCode = widget.NewButtonWithIcon("Copy code", theme.ContentCopyIcon(), func() { p.copy(p.copyCode, p.prompt.UserCode) })
 	p.openPage = widget.NewButtonWithIcon("Open the page", theme.ComputerIcon(), p.open)
 	p.expiry = widget.NewLabel("")
-	p.expiry.Importance = widget.LowImportance
 	p.expiry.Alignment = fyne.TextAlignCenter
 	p.activity = widget.NewActivity()
 	p.status = widget.NewLabel("")
