@@ -36,7 +36,7 @@ func (e *Engine) do(ctx context.Context, fn func(*loop)) error {
 	return nil
 }
 
-// loadCredentials starts the session with the keychain's saved password.
+// loadCredentials starts the session with the keychain's saved sign-in.
 func (l *loop) loadCredentials(ctx context.Context) {
 	c, err := l.e.o.Secrets.Load(ctx)
 	switch {
@@ -105,7 +105,9 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 		return err
 	}
 	kept := keep(c, cfg, g)
-	client.SetTokens(e.newSession(cfg, g, kept))
+	// Nothing is saved until the account is final (below).
+	ts, keeper := e.newSession(cfg, g, agent.Credentials{RefreshToken: g.RefreshToken, NoSave: true})
+	client.SetTokens(ts)
 	id, err := client.WhoAmI(ctx)
 	if err != nil {
 		return err
@@ -137,6 +139,7 @@ func (e *Engine) SignIn(ctx context.Context, c agent.Credentials) error {
 				"Your sign-in could not be saved in the system keychain ("+keychainReason(err)+"), so you will be asked to sign in at the next start.")
 		}
 	}
+	keeper.account(kept)
 	var useErr error
 	if err := e.do(ctx, func(l *loop) {
 		l.e.sess.set(client)
@@ -165,8 +168,8 @@ func keychainReason(err error) string {
 func (e *Engine) SignedInAs() string { return e.view.Load().self }
 
 // UseCredentials starts the session with c without checking it first, as
-// a start with a saved password does: the connection supervisor signs in,
-// retries while the CRM cannot be reached, and reports a refused password
+// a start with a saved sign-in does: the connection supervisor signs in,
+// retries while the CRM cannot be reached, and reports a refused sign-in
 // as StateNeedsSignIn. Nothing is saved in the keychain.
 func (e *Engine) UseCredentials(ctx context.Context, c agent.Credentials) error {
 	c.CRMURL = strings.TrimRight(strings.TrimSpace(c.CRMURL), "/")
@@ -178,7 +181,7 @@ func (e *Engine) UseCredentials(ctx context.Context, c agent.Credentials) error 
 	return useErr
 }
 
-// SignOut deletes the saved password and stops the connection.
+// SignOut deletes the saved sign-in and stops the connection.
 func (e *Engine) SignOut(ctx context.Context) error {
 	err := e.o.Secrets.Delete(ctx)
 	if derr := e.do(ctx, func(l *loop) {

@@ -140,7 +140,9 @@ type tokenKeeper struct {
 }
 
 // rotated records a new refresh token and saves it unless the user chose
-// not to save their sign-in.
+// not to save their sign-in. It is the Session's rotation hook, and is
+// also called once with a fresh grant's token, which replaces what the
+// keychain held.
 func (k *tokenKeeper) rotated(refresh string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -158,10 +160,23 @@ func (k *tokenKeeper) rotated(refresh string) {
 	}
 }
 
-// newSession wraps a grant in a token source that saves rotations.
-func (e *Engine) newSession(cfg signin.Config, g *signin.Grant, kept agent.Credentials) *signin.Session {
+// account replaces the account the keeper saves: a sign-in learns the
+// final name, and whether the keychain can be used, only after its tokens
+// are in use. c is as the keychain now holds it; a token rotated since
+// is saved over it.
+func (k *tokenKeeper) account(c agent.Credentials) {
+	k.mu.Lock()
+	newest := k.creds.RefreshToken
+	k.creds = c
+	k.mu.Unlock()
+	k.rotated(newest)
+}
+
+// newSession wraps a grant in a token source whose rotations the
+// returned keeper saves. kept is the account as the keychain holds it.
+func (e *Engine) newSession(cfg signin.Config, g *signin.Grant, kept agent.Credentials) (*signin.Session, *tokenKeeper) {
 	k := &tokenKeeper{secrets: e.o.Secrets, log: e.log, creds: kept}
-	return signin.NewSession(cfg, g, k.rotated)
+	return signin.NewSession(cfg, g, k.rotated), k
 }
 
 // redeem gives a client without tokens a session from what c holds: its
@@ -184,18 +199,11 @@ func (e *Engine) redeem(ctx context.Context, client *crm.HTTPClient, c agent.Cre
 	if err != nil {
 		return err
 	}
-	kept := keep(c, cfg, g)
-	if g.RefreshToken == "" {
-		kept.RefreshToken = c.RefreshToken
-	}
-	client.SetTokens(e.newSession(cfg, g, kept))
-	if kept.RefreshToken != c.RefreshToken && !c.NoSave && kept.RefreshToken != "" {
-		ctx, cancel := context.WithTimeout(ctx, saveTimeout)
-		defer cancel()
-		if err := e.o.Secrets.Save(ctx, kept); err != nil {
-			e.log.Warn("engine: the renewed sign-in could not be saved; the next start may ask you to sign in", "err", err)
-		}
-	}
+	held := keep(c, cfg, g)
+	held.RefreshToken = c.RefreshToken // what the keychain holds now
+	ts, k := e.newSession(cfg, g, held)
+	client.SetTokens(ts)
+	k.rotated(g.RefreshToken) // a rotated token, or one replacing an old saved password
 	return nil
 }
 
