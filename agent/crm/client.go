@@ -165,7 +165,7 @@ func New(cfg Config) (*HTTPClient, error) {
 	if now == nil {
 		now = time.Now
 	}
-	api := apiBase(u)
+	api := APIBase(u)
 	return &HTTPClient{
 		api: api,
 		hc:  hc,

@@ -192,8 +192,8 @@ func TestAPIBase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := apiBase(u).String(); got != want {
-			t.Errorf("apiBase(%s) = %s, want %s", in, got, want)
+		if got := APIBase(u).String(); got != want {
+			t.Errorf("APIBase(%s) = %s, want %s", in, got, want)
 		}
 	}
 	u, _ := CheckURL("CRM address", "http://127.0.0.1:8555/api/data/v9.2")

@@ -37,9 +37,9 @@ func CheckURL(what, raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// apiBase returns the Web API root for a CRM address: the address itself
+// APIBase returns the Web API root for a CRM address: the address itself
 // when it already points at /api/data/vX.Y, else address + /api/data/v9.2/.
-func apiBase(u *url.URL) *url.URL {
+func APIBase(u *url.URL) *url.URL {
 	b := *u
 	b.RawQuery, b.Fragment = "", ""
 	p := strings.TrimRight(b.Path, "/")

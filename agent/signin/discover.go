@@ -25,7 +25,7 @@ func Discover(ctx context.Context, hc *http.Client, crmURL string) (_ Authority,
 	if hc == nil {
 		hc = defaultClient()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiRoot(base), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, crm.APIBase(base).String(), nil)
 	if err != nil {
 		return Authority{}, &crm.Error{Op: op, Kind: crm.KindBadRequest, Err: crm.ErrInvalidURL,
 			Message: "The CRM address is not a valid web address; enter it as https://yourorg.crm.dynamics.com."}
@@ -109,19 +109,6 @@ func authorityFromChallenges(op string, crmURL *url.URL, headers []string) (Auth
 			Message: "The CRM names a sign-in service without https; ask your administrator, or pass --authority."}
 	}
 	return a, nil
-}
-
-// apiRoot returns the Web API root for a CRM address: the address itself
-// when it already points at /api/data/vX.Y, else address + /api/data/v9.2/.
-func apiRoot(u *url.URL) string {
-	b := *u
-	b.RawQuery, b.Fragment, b.RawPath = "", "", ""
-	p := strings.TrimRight(b.Path, "/")
-	if !strings.Contains(p, "/api/data/") {
-		p += "/api/data/v9.2"
-	}
-	b.Path = p + "/"
-	return b.String()
 }
 
 // defaultClient is the client used when the caller gives none.
