@@ -174,16 +174,14 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		creds.Method = agent.SignInBrowser
 		creds.Prompt = func(p agent.SignInPrompt) { fmt.Fprintf(prompts, "Opening %s in your browser\n", p.URL) }
 	}
-	account := cfg.Account
-	if !f.passwordStdin && !f.deviceCode && !f.browser {
+	interactive := f.passwordStdin || f.deviceCode || f.browser
+	savedURL, savedUser := cfg.Account()
+	if !interactive && (savedURL != crmURL || (f.user != "" && !strings.EqualFold(savedUser, f.user))) {
 		// Only a saved sign-in of this CRM (and of --user, when given) will do.
-		savedURL, savedUser := cfg.Account()
-		if savedURL != crmURL || (f.user != "" && !strings.EqualFold(savedUser, f.user)) {
-			return fmt.Errorf("no saved sign-in for %s; sign in once with --browser or --device-code (or --user EMAIL --password-stdin where the CRM allows passwords)", crmURL)
-		}
+		return fmt.Errorf("no saved sign-in for %s; sign in once with --browser or --device-code (or --user EMAIL --password-stdin where the CRM allows passwords)", crmURL)
 	}
 	cacheUser := f.user
-	if savedURL, savedUser := cfg.Account(); cacheUser == "" && savedURL == crmURL {
+	if cacheUser == "" && savedURL == crmURL {
 		cacheUser = savedUser // a restart without --user keeps the account's cache
 	}
 	eng, store, secrets, err := buildEngine(data, crmURL, cacheUser, cfg,
@@ -224,9 +222,9 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 		return err
 	}
 
-	interactive := f.passwordStdin || f.deviceCode || f.browser
 	if !interactive {
-		_, savedUser := account()
+		// The engine reads the keychain itself at start; this read only
+		// turns a missing entry into a clear refusal instead of a wait.
 		saved, err := secrets.Load(ctx)
 		switch {
 		case errors.Is(err, agent.ErrNoCredentials):
@@ -260,7 +258,12 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 			why = "The CRM did not answer within a minute."
 		}
 		fmt.Fprintf(out, "crmsync agent: %s Tracking starts once it answers; the agent keeps trying.\n", why)
-		err = eng.UseCredentials(ctx, creds)
+		err = nil
+		if interactive {
+			// A refused try of SignIn left the engine without the
+			// password; a saved sign-in it is already retrying.
+			err = eng.UseCredentials(ctx, creds)
+		}
 		waiting = true
 	}
 	if err != nil {
