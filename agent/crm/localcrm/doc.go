@@ -44,11 +44,11 @@
 // Web API:
 //
 //	GET  WhoAmI() | WhoAmI
-//	GET, POST                  emails, contacts, accounts, opportunities, incidents, leads, systemusers
+//	GET, POST                  emails, contacts, accounts, queues, systemusers, and with Options.App
+//	                           opportunities and leads (sales), incidents (service)
 //	GET, PATCH (upsert), DELETE <set>(<guid>)
 //	GET, PUT                   emails(<guid>)/email_activity_parties
 //	PUT, DELETE                <set>(<guid>)/<navigation property>/$ref
-//	GET                        <set>(<guid>)/<column>
 //	GET  CheckIncomingEmail(...), CheckPromoteEmail(...)
 //	POST emails/Microsoft.Dynamics.CRM.DeliverIncomingEmail
 //	POST emails(<guid>)/Microsoft.Dynamics.CRM.DeliverPromoteEmail
@@ -60,8 +60,14 @@
 // Queries support $select, $filter, $orderby, $top, $count,
 // $expand=email_activity_parties($select=...), parameter aliases, and
 // paging with Prefer: odata.maxpagesize and an opaque $skiptoken in
-// @odata.nextLink. $skip, $search, $format, $apply and $batch are refused,
-// as Dataverse refuses the first three.
+// @odata.nextLink. contains, startswith and endswith take Dataverse's
+// wildcard patterns (% _ [set] [^set], and [%] [_] [[] for the literal
+// characters); an unclosed '[' and trailing wildcards (startswith(x,'%a'),
+// endswith(x,'a%'), "not supported" in Microsoft's page) are 400. $skip,
+// $search, $format, $apply and $batch are refused, as Dataverse refuses the
+// first three. A $batch handler elsewhere runs its parts through
+// Server.APIHandler (not counted against the request limit) and makes
+// change sets atomic with Server.BeginTx.
 //
 // Where the Dataverse documentation leaves behaviour open, this server
 // chooses as follows, so that a client written against it is strict rather
@@ -74,8 +80,27 @@
 //     refused with 412 (DuplicateRecord). Clients should not depend on
 //     that: the portable way to make a create retry safe is a client-chosen
 //     key (activityid in the body), whose repeat is 412 on any server.
-//   - Completed and canceled emails are read-only except for regarding,
-//     owner and state; an email may be created directly as completed.
+//   - Read-only columns (Microsoft's IsValidForCreate and IsValidForUpdate
+//     false: inreplyto, senton, conversationindex, createdon, modifiedon,
+//     createdby, modifiedby, emailsender, owning*, correlationmethod,
+//     attachmentcount, versionnumber, activitytypecode) are refused with
+//     400 naming the column, not ignored. actualstart and actualend take
+//     ISO 8601 with Z or an offset; completing an email sets an empty
+//     actualend to the completion time.
+//   - Completed and canceled emails are read-only: a PATCH may change only
+//     the regarding link (also through $ref), the state, and messageid
+//     together with a change to statuscode 3 (Sent); the request that
+//     completes an open email may carry other columns. An email may be
+//     created directly as completed.
+//   - The sender party (participationtypemask 1) may bind only a
+//     systemuser or a queue, the targets of the from PartyList in
+//     Microsoft's email reference; any other sender is sent as addressused
+//     alone. Recipients may be accounts, contacts, leads, queues, users or
+//     unresolved addresses.
+//   - A table the environment does not have (Options.App) answers 404
+//     "Resource not found for the segment '<set>'." as any unknown entity
+//     set, is missing from the service document and $metadata, and cannot
+//     be bound to.
 //   - Emails are updated and deleted only by their owner (403, code
 //     0x80040220); other business records may be updated by anyone and
 //     deleted by their owner; systemusers are read-only.
@@ -105,4 +130,24 @@
 //     bound to client, exact redirect URI (port included), scope, PKCE
 //     challenge and user, and work once; device codes poll no faster than
 //     DeviceCodeInterval (slow_down). Both live in memory only.
+//
+// The code is split along its seams; this package wires them together and
+// keeps the public API (Server, Options, New, Serve, faults, the demo
+// seed, user management):
+//
+//	idp             the identity provider: tenant and discovery, authorize
+//	                (code flow with PKCE), device code, token grants, id_token
+//	                signing, MFA, sign-in pages, OAuth errors, bearer checks
+//	webapi          the Web API: routing, record handlers, answers, $metadata
+//	functions       WhoAmI, CheckIncomingEmail, CheckPromoteEmail,
+//	                DeliverIncomingEmail, DeliverPromoteEmail, privilege checks
+//	records         the tables (with Options.App), payload validation and the
+//	                record rules
+//	odata           query options, Prefer, the $filter language with
+//	                wildcards, paging, function parameters
+//	store           the SQLite store, its transactions (BeginTx) and rows
+//	internal/wire   OData errors, ordered JSON, GUIDs and dates
+//	internal/limit  the sliding-window request limiter
+//	internal/crmtest  a seeded server and an HTTP client for the tests
+//	batch, protect  $batch and service protection (maintained separately)
 package localcrm

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"crmsync/agent/crm/localcrm/internal/wire"
 )
 
 // Fault makes matching requests fail the way a real service, gateway or
@@ -151,7 +153,7 @@ func (l *faultList) apply(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	if f.Body == "" && f.Status >= 400 {
-		writeAPIError(w, errf(f.Status, codeUnexpected, "%s (injected fault)", http.StatusText(f.Status)))
+		wire.WriteError(w, wire.Errf(f.Status, wire.CodeUnexpected, "%s (injected fault)", http.StatusText(f.Status)))
 		return true
 	}
 	ct := f.ContentType

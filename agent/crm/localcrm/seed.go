@@ -5,6 +5,9 @@ import (
 	"crypto/sha1"
 	"database/sql"
 	"fmt"
+
+	"crmsync/agent/crm/localcrm/internal/wire"
+	"crmsync/agent/crm/localcrm/store"
 )
 
 // DemoUser is a sign-in of the demo seed.
@@ -39,7 +42,7 @@ func DemoID(logical, key string) string {
 	copy(b[:], h[:16])
 	b[6] = b[6]&0x0f | 0x50 // a name-based (version 5 style) GUID
 	b[8] = b[8]&0x3f | 0x80
-	return formatGUID(b)
+	return wire.FormatGUID(b)
 }
 
 type demoAccount struct{ name, email, phone, city, web, owner string }
@@ -93,24 +96,26 @@ func demoData() ([]demoAccount, []demoContact, []demoOpportunity, []demoCase) {
 	return accounts, contacts, opps, cases
 }
 
-// SeedDemo adds the demo users and business records. It is idempotent:
+// SeedDemo adds the demo users and business records; opportunities and
+// cases only where the environment has those tables (Options.App). It is
+// idempotent:
 // records and users that already exist (by their fixed ids and addresses)
 // are left as they are, so running it on every start of a persistent
 // store never duplicates anything.
 func (s *Server) SeedDemo() error {
 	ctx := context.Background()
-	err := s.st.tx(ctx, func(tx *sql.Tx) error {
+	err := s.st.Tx(ctx, func(tx *sql.Tx) error {
 		users := map[string]string{}
 		for _, u := range DemoUsers() {
-			existing, err := getUserByEmail(ctx, tx, u.Email)
+			existing, err := store.UserByEmail(ctx, tx, u.Email)
 			if err != nil {
 				return err
 			}
 			if existing != nil {
-				users[u.Email] = existing.id
+				users[u.Email] = existing.ID
 				continue
 			}
-			id, err := s.addUser(ctx, tx, DemoID("systemuser", u.Email), u.Email, u.Password, u.FullName, u.Role)
+			id, err := s.idp.AddUser(ctx, tx, DemoID("systemuser", u.Email), u.Email, u.Password, u.FullName, u.Role)
 			if err != nil {
 				return err
 			}
@@ -121,19 +126,22 @@ func (s *Server) SeedDemo() error {
 			}
 			users[u.Email] = id
 		}
-		put := func(set, id, owner string, attrs map[string]any, lookups map[string]*ref) error {
-			existing, err := getRecord(ctx, tx, set, id)
+		put := func(set, id, owner string, attrs map[string]any, lookups map[string]*store.Ref) error {
+			if _, ok := s.cat.Set(set); !ok {
+				return nil // a table of an app this environment does not have
+			}
+			existing, err := store.GetRecord(ctx, tx, set, id)
 			if err != nil || existing != nil {
 				return err
 			}
 			now := s.now()
-			me := &ref{Table: "systemuser", ID: users[owner]}
+			me := &store.Ref{Table: "systemuser", ID: users[owner]}
 			if lookups == nil {
-				lookups = map[string]*ref{}
+				lookups = map[string]*store.Ref{}
 			}
 			lookups["ownerid"], lookups["createdby"], lookups["modifiedby"] = me, me, me
 			attrs["statecode"], attrs["statuscode"] = float64(0), float64(1)
-			return insertRecord(ctx, tx, &record{set: set, id: id, createdOn: now, modifiedOn: now, attrs: attrs, lookups: lookups})
+			return store.InsertRecord(ctx, tx, &store.Record{Set: set, ID: id, CreatedOn: now, ModifiedOn: now, Attrs: attrs, Lookups: lookups})
 		}
 		accounts, contacts, opps, cases := demoData()
 		for _, a := range accounts {
@@ -152,16 +160,16 @@ func (s *Server) SeedDemo() error {
 			if c.email2 != "" {
 				attrs["emailaddress2"] = c.email2
 			}
-			lookups := map[string]*ref{}
+			lookups := map[string]*store.Ref{}
 			if c.account != "" {
-				lookups["parentcustomerid"] = &ref{Table: "account", ID: DemoID("account", c.account)}
+				lookups["parentcustomerid"] = &store.Ref{Table: "account", ID: DemoID("account", c.account)}
 			}
 			if err := put("contacts", DemoID("contact", c.email), c.owner, attrs, lookups); err != nil {
 				return err
 			}
 		}
 		for _, o := range opps {
-			lookups := map[string]*ref{
+			lookups := map[string]*store.Ref{
 				"customerid":      {Table: "account", ID: DemoID("account", o.account)},
 				"parentaccountid": {Table: "account", ID: DemoID("account", o.account)},
 			}
@@ -171,11 +179,11 @@ func (s *Server) SeedDemo() error {
 			}
 		}
 		for _, cs := range cases {
-			lookups := map[string]*ref{"customerid": {Table: "account", ID: DemoID("account", cs.account)}}
+			lookups := map[string]*store.Ref{"customerid": {Table: "account", ID: DemoID("account", cs.account)}}
 			if cs.contact != "" {
 				for _, c := range contacts {
 					if c.first+" "+c.last == cs.contact {
-						lookups["primarycontactid"] = &ref{Table: "contact", ID: DemoID("contact", c.email)}
+						lookups["primarycontactid"] = &store.Ref{Table: "contact", ID: DemoID("contact", c.email)}
 					}
 				}
 			}

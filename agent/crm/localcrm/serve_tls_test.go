@@ -1,4 +1,4 @@
-package localcrm
+package localcrm_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"crmsync/agent/crm/localcrm"
 )
 
 // writeTestCert writes a self-signed certificate for 127.0.0.1 and
@@ -62,8 +64,8 @@ func TestServeTLSOnLoopback(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServeOptions{Listen: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile, Seed: "demo", Auth: AuthADFS,
-			Server: Options{PasswordIterations: 1000}, Ready: func(u string) { ready <- u }})
+		done <- localcrm.Serve(ctx, localcrm.ServeOptions{Listen: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile, Seed: "demo", Auth: localcrm.AuthADFS,
+			Server: localcrm.Options{PasswordIterations: 1000}, Ready: func(u string) { ready <- u }})
 	}()
 	var base string
 	select {
@@ -91,17 +93,17 @@ func TestServeTLSOnLoopback(t *testing.T) {
 	if want := "Bearer authorization_uri=" + base + "/adfs/oauth2/authorize, resource_id=" + base + "/"; resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != want {
 		t.Fatalf("challenge over TLS: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	resp, err = hc.Get(base + "/" + TenantID + "/v2.0/.well-known/openid-configuration")
+	resp, err = hc.Get(base + "/" + localcrm.TenantID + "/v2.0/.well-known/openid-configuration")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&doc)
 	resp.Body.Close()
-	if doc["token_endpoint"] != base+"/"+TenantID+"/oauth2/v2.0/token" {
+	if doc["token_endpoint"] != base+"/"+localcrm.TenantID+"/oauth2/v2.0/token" {
 		t.Fatalf("discovery over TLS: %v", doc)
 	}
-	if err := Serve(context.Background(), ServeOptions{Listen: "127.0.0.1:0", Auth: "saml"}); err == nil || !strings.Contains(err.Error(), `"adfs"`) {
+	if err := localcrm.Serve(context.Background(), localcrm.ServeOptions{Listen: "127.0.0.1:0", Auth: "saml"}); err == nil || !strings.Contains(err.Error(), `"adfs"`) {
 		t.Fatalf("unknown --auth: %v", err)
 	}
 }

@@ -11,7 +11,16 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"crmsync/agent/crm/localcrm/batch"
+	"crmsync/agent/crm/localcrm/functions"
+	"crmsync/agent/crm/localcrm/idp"
+	"crmsync/agent/crm/localcrm/internal/limit"
+	"crmsync/agent/crm/localcrm/internal/wire"
+	"crmsync/agent/crm/localcrm/protect"
+	"crmsync/agent/crm/localcrm/records"
+	"crmsync/agent/crm/localcrm/store"
+	"crmsync/agent/crm/localcrm/webapi"
 )
 
 // Defaults applied by New for zero Options fields.
@@ -22,7 +31,6 @@ const (
 	DefaultRateWindow         = 300 * time.Second
 	DefaultMaxBodyBytes       = 8 << 20
 	DefaultPasswordIterations = 210_000
-	maxURLBytes               = 32 << 10 // Dataverse accepts GET URLs up to 32 KB
 )
 
 // APIVersion is the Web API version the server advertises; v9.0 and v9.1
@@ -43,8 +51,15 @@ type Options struct {
 	// RateLimit is the number of Web API requests one user may make within
 	// RateWindow before getting 429; 0 means DefaultRateLimit.
 	RateLimit int
-	// RateWindow is the sliding window of RateLimit; 0 means DefaultRateWindow.
+	// RateWindow is the sliding window of RateLimit and ExecTimeLimit; 0
+	// means DefaultRateWindow.
 	RateWindow time.Duration
+	// ExecTimeLimit is the combined execution time one user's requests
+	// may take within RateWindow; 0 means Dataverse's 20 minutes.
+	ExecTimeLimit time.Duration
+	// ConcurrencyLimit is how many requests of one user may run at once;
+	// 0 means Dataverse's 52.
+	ConcurrencyLimit int
 	// MaxBodyBytes caps request bodies; larger ones get 413. 0 means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -77,6 +92,12 @@ type Options struct {
 	// whole seconds (at least one); 0 means DefaultDeviceCodeInterval.
 	// Tests may shorten it.
 	DeviceCodeInterval time.Duration
+	// App picks the optional Dynamics 365 tables the environment has, as
+	// installing the Sales or Customer Service app adds them: AppAll
+	// ("all", the default for ""), AppSales ("sales": opportunities and
+	// leads), AppService ("service": incidents) or AppNone ("none": plain
+	// Dataverse). A missing table answers 404 like any unknown entity set.
+	App string
 }
 
 // Server is the local CRM. It implements http.Handler and is safe for
@@ -84,24 +105,16 @@ type Options struct {
 type Server struct {
 	opts    Options // defaults applied; read-only after New
 	log     *slog.Logger
-	st      *store
-	org     orgInfo
-	limiter *limiter
+	st      *store.Store
+	cat     *records.Catalog // the tables of this environment (Options.App)
+	org     functions.Org
+	limiter *limit.Limiter
 	faults  *faultList
-	flows   *flowStore // pending authorization and device codes
-
-	keyMu sync.Mutex
-	key   *signer // id_token signing key, loaded on first use; guarded by keyMu
+	idp     *idp.Provider
+	api     *webapi.Service
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// orgInfo holds the organization-wide ids, fixed when the store is created.
-type orgInfo struct {
-	orgID  string // OrganizationId in WhoAmI
-	buID   string // the single business unit every user belongs to
-	buName string
 }
 
 // New opens the store and returns a ready Server.
@@ -132,9 +145,9 @@ func New(opts Options) (*Server, error) {
 		opts.Auth = AuthEntra
 	case AuthEntra, AuthADFS:
 	default:
-		return nil, errUnknownAuth
+		return nil, idp.ErrUnknownAuth
 	}
-	opts.AuthCodeTTL = effectiveCodeTTL(opts.AuthCodeTTL)
+	opts.AuthCodeTTL = idp.EffectiveCodeTTL(opts.AuthCodeTTL)
 	if opts.DeviceCodeTTL <= 0 {
 		opts.DeviceCodeTTL = DefaultDeviceCodeTTL
 	}
@@ -144,12 +157,19 @@ func New(opts Options) (*Server, error) {
 	case opts.DeviceCodeInterval < time.Second:
 		opts.DeviceCodeInterval = time.Second // the answer counts whole seconds
 	}
+	if opts.App == "" {
+		opts.App = AppAll
+	}
+	cat, err := records.NewCatalog(opts.App)
+	if err != nil {
+		return nil, err
+	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := openStore(opts.DataDir)
+	st, err := store.Open(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -157,42 +177,52 @@ func New(opts Options) (*Server, error) {
 		opts:    opts,
 		log:     log,
 		st:      st,
-		limiter: newLimiter(opts.RateLimit, opts.RateWindow),
+		cat:     cat,
+		limiter: limit.New(opts.RateLimit, opts.RateWindow),
 		faults:  &faultList{},
-		flows:   newFlowStore(),
-	}
-	if err := migrateMFA(context.Background(), st.db); err != nil {
-		_ = st.close()
-		return nil, err
 	}
 	if err := s.loadOrg(context.Background()); err != nil {
-		_ = st.close()
+		_ = st.Close()
 		return nil, err
 	}
+	s.idp = idp.New(idp.Config{
+		Store: st, Log: log, Now: opts.Now, Limiter: s.limiter, Auth: opts.Auth, BaseURL: opts.BaseURL,
+		BusinessUnitID: s.org.BusinessUnitID, TokenTTL: opts.TokenTTL, RefreshTTL: opts.RefreshTTL,
+		AuthCodeTTL: opts.AuthCodeTTL, DeviceCodeTTL: opts.DeviceCodeTTL,
+		DeviceCodeInterval: opts.DeviceCodeInterval, PasswordIterations: opts.PasswordIterations,
+	})
+	s.api = &webapi.Service{
+		Store: st, Cat: cat, Org: s.org, Now: opts.Now, Log: log,
+		MaxBodyBytes: opts.MaxBodyBytes, BaseURL: opts.BaseURL,
+		Authenticate: s.idp.Authenticate,
+		Guard: protect.New(protect.Limits{Requests: opts.RateLimit, Window: opts.RateWindow,
+			ExecTime: opts.ExecTimeLimit, Concurrent: opts.ConcurrencyLimit}, opts.Now),
+	}
+	s.api.Batch = batch.Options{Exec: s.APIHandler(), Begin: s.BeginTx, MaxBytes: opts.MaxBodyBytes}
 	return s, nil
 }
 
 // loadOrg reads the organization ids, creating them on a new store.
 func (s *Server) loadOrg(ctx context.Context) error {
-	return s.st.tx(ctx, func(tx *sql.Tx) error {
-		org, err := getMeta(ctx, tx, "organizationid")
+	return s.st.Tx(ctx, func(tx *sql.Tx) error {
+		org, err := store.GetMeta(ctx, tx, "organizationid")
 		if err != nil {
 			return err
 		}
-		bu, err := getMeta(ctx, tx, "businessunitid")
+		bu, err := store.GetMeta(ctx, tx, "businessunitid")
 		if err != nil {
 			return err
 		}
 		if org == "" {
-			org, bu = newGUID(), newGUID()
-			if err := setMeta(ctx, tx, "organizationid", org); err != nil {
+			org, bu = wire.NewGUID(), wire.NewGUID()
+			if err := store.SetMeta(ctx, tx, "organizationid", org); err != nil {
 				return err
 			}
-			if err := setMeta(ctx, tx, "businessunitid", bu); err != nil {
+			if err := store.SetMeta(ctx, tx, "businessunitid", bu); err != nil {
 				return err
 			}
 		}
-		s.org = orgInfo{orgID: org, buID: bu, buName: "Local CRM"}
+		s.org = functions.Org{OrganizationID: org, BusinessUnitID: bu, BusinessUnitName: "Local CRM"}
 		return nil
 	})
 }
@@ -200,36 +230,27 @@ func (s *Server) loadOrg(ctx context.Context) error {
 // Close releases the store. Requests still running fail; call it after the
 // HTTP server has shut down.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.st.close() })
+	s.closeOnce.Do(func() { s.closeErr = s.st.Close() })
 	return s.closeErr
 }
 
 // OrganizationID returns the organization's id, as WhoAmI reports it.
-func (s *Server) OrganizationID() string { return s.org.orgID }
+func (s *Server) OrganizationID() string { return s.org.OrganizationID }
 
 // BusinessUnitID returns the id of the single business unit.
-func (s *Server) BusinessUnitID() string { return s.org.buID }
+func (s *Server) BusinessUnitID() string { return s.org.BusinessUnitID }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 
 // ServeHTTP routes a request: faults first (they stand for the network and
-// gateways in front of the service), then the token endpoint or the Web API.
+// gateways in front of the service), then the Web API or the sign-in
+// endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	route := "other"
 	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v) // a deliberate connection drop (Fault.DropConnection)
-			}
-			// Defense in depth: handlers do not panic by design, but a bug
-			// must not take the server down or leave the client hanging.
-			s.log.Error("localcrm: panic in handler", "route", route, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if !rw.wrote {
-				writeAPIError(rw, errf(http.StatusInternalServerError, codeUnexpected, "An unexpected error occurred."))
-			}
-		}
+		s.recoverPanic(rw, route)
 		s.log.Debug("localcrm: request", "method", r.Method, "route", route, "status", rw.status, "duration", time.Since(start))
 	}()
 	if done := s.faults.apply(rw, r); done {
@@ -240,17 +261,70 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(path, "/api/data/"):
 		route = "api"
-		s.serveAPI(rw, r)
+		s.api.Serve(rw, r, true)
 	case path == "/":
 		route = "root"
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(rw, "Local CRM: Dataverse Web API at /api/data/"+APIVersion+"/, sign-in at /"+TenantID+
 			"/v2.0/.well-known/openid-configuration (Entra ID) and /adfs/.well-known/openid-configuration (AD FS)\n")
-	case s.serveIdentity(rw, r):
+	case s.idp.Serve(rw, r):
 		route = "identity"
 	default:
-		writeAPIError(rw, notFoundSegment(strings.TrimPrefix(path, "/")))
+		wire.WriteError(rw, wire.NotFoundSegment(strings.TrimPrefix(path, "/")))
 	}
+}
+
+// recoverPanic, deferred, turns a handler panic into a 500. Handlers do
+// not panic by design, but a bug must not take the server down or leave
+// the client hanging.
+func (s *Server) recoverPanic(rw *statusWriter, route string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v) // a deliberate connection drop (Fault.DropConnection)
+	}
+	s.log.Error("localcrm: panic in handler", "route", route, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if !rw.wrote {
+		wire.WriteError(rw, wire.Errf(http.StatusInternalServerError, wire.CodeUnexpected, "An unexpected error occurred."))
+	}
+}
+
+// APIHandler returns a handler that serves one Web API request exactly as
+// the server does (sign-in check, routing, errors), for a $batch to run
+// its parts through. The request's URL path must start with /api/data/;
+// its URL may be absolute, or relative to the host with Host set (copied
+// from the outer request), since links in answers are built from them.
+// Its Authorization header decides the caller. Unlike requests on the
+// server's own handler, these are not counted against the
+// service-protection request limit: Dataverse counts a $batch once, as a
+// whole. They skip injected faults too, which stand for the network in
+// front of the server, and may have URLs up to 64 KB, the limit inside a
+// $batch body. A request whose context comes from BeginTx runs inside that
+// transaction.
+func (s *Server) APIHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w}
+		defer s.recoverPanic(rw, "api (inner)")
+		if !strings.HasPrefix(r.URL.Path, "/api/data/") {
+			wire.WriteError(rw, wire.NotFoundSegment(strings.TrimPrefix(r.URL.Path, "/")))
+			return
+		}
+		s.api.Serve(rw, r, false)
+	})
+}
+
+// BeginTx starts a store transaction that several Web API requests share,
+// so that a $batch change set is atomic. Every store read and write of a
+// request whose context is txCtx (or derived from it) goes through this
+// one transaction; a request that fails undoes only its own writes (a
+// savepoint), and the transaction stays usable. The caller ends it by
+// calling commit or rollback once; rollback after commit does nothing, so
+// it may be deferred. The store has a single connection: until the
+// transaction ends, requests outside it wait, so end it promptly.
+func (s *Server) BeginTx(ctx context.Context) (txCtx context.Context, commit func() error, rollback func(), err error) {
+	return s.st.Begin(ctx)
 }
 
 // statusWriter remembers the status for logs and whether headers went out.
@@ -260,6 +334,7 @@ type statusWriter struct {
 	wrote  bool
 }
 
+// WriteHeader records the status.
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
@@ -267,6 +342,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write records an implied 200.
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
@@ -277,58 +353,3 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (faults that
 // drop it need that).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// origin is the scheme://host under which this server is reached.
-func (s *Server) origin(r *http.Request) string {
-	if s.opts.BaseURL != "" {
-		return s.opts.BaseURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-// serveAPI handles everything under /api/data/.
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, "/api/data/")
-	version, rest, _ := strings.Cut(rest, "/")
-	switch version {
-	case "v9.0", "v9.1", "v9.2":
-	default:
-		writeAPIError(w, notFoundSegment(version))
-		return
-	}
-	if len(r.RequestURI) > maxURLBytes {
-		writeAPIError(w, errf(http.StatusRequestURITooLong, codeSegment,
-			"The request URL is longer than %d bytes.", maxURLBytes))
-		return
-	}
-	if !utf8.ValidString(r.URL.Path) {
-		writeAPIError(w, badRequest("The request URL is not valid UTF-8."))
-		return
-	}
-	c := &call{
-		s:      s,
-		w:      w,
-		r:      r,
-		ctx:    r.Context(),
-		origin: s.origin(r),
-	}
-	c.base = c.origin + "/api/data/" + version + "/"
-	if err := c.run(rest); err != nil {
-		c.fail(err)
-	}
-}
-
-// fail writes err as an OData error; anything that is not an apiError is a
-// store failure and is logged.
-func (c *call) fail(err error) {
-	if e, ok := err.(*apiError); ok {
-		writeAPIError(c.w, e)
-		return
-	}
-	c.s.log.Error("localcrm: request failed", "method", c.r.Method, "err", err)
-	writeAPIError(c.w, errf(http.StatusInternalServerError, codeUnexpected, "An unexpected error occurred."))
-}

@@ -1,0 +1,167 @@
+package functions
+
+import (
+	"crypto/sha1"
+	"net/http"
+	"strings"
+
+	"crmsync/agent/crm/localcrm/internal/wire"
+	"crmsync/agent/crm/localcrm/odata"
+	"crmsync/agent/crm/localcrm/records"
+	"crmsync/agent/crm/localcrm/store"
+)
+
+// Bound operations.
+
+// Bound runs <set>/<op> and <set>(<id>)/<op>: the bound functions and
+// actions; id is "" for the collection.
+func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Object, error) {
+	name, namespaced := stripNamespace(seg.Name)
+	if !namespaced {
+		if boundOperations[seg.Name] {
+			return nil, wire.BadRequest("Request message has unresolved parameters. Bound operations need the namespace: %s%s.", crmNamespace, seg.Name)
+		}
+		return nil, wire.NotFoundSegment(seg.String())
+	}
+	args, err := odata.ParseFuncArgs(seg.Args, c.Aliases)
+	if err != nil {
+		return nil, err
+	}
+	key := ent.Set + "/" + name
+	if id != "" {
+		key = ent.Set + "(id)/" + name
+	}
+	method := http.MethodGet
+	switch key {
+	case "emails/DeliverIncomingEmail", "emails(id)/DeliverPromoteEmail":
+		method = http.MethodPost
+	case "systemusers(id)/RetrieveUserPrivilegeByPrivilegeName", "systemusers(id)/RetrieveUserPrivileges",
+		"systemusers(id)/RetrievePrincipalAccess":
+	default:
+		return nil, wire.NotFoundSegment(seg.String())
+	}
+	if c.Method != method {
+		return nil, wire.MethodNotAllowed(c.Method, "'"+seg.Name+"'", method)
+	}
+	switch name {
+	case "DeliverIncomingEmail":
+		return c.deliverEmail(ent, "")
+	case "DeliverPromoteEmail":
+		return c.deliverEmail(ent, id)
+	case "RetrievePrincipalAccess":
+		return c.retrievePrincipalAccess(id, args)
+	}
+	return c.retrievePrivileges(id, name, args)
+}
+
+// privilege is one privilege of a role and its depth.
+type privilege struct{ name, depth string }
+
+// rolePrivileges lists what each role holds. Salesperson follows the
+// standard role for email tracking; Sales Viewer lacks the sync and
+// offline privileges.
+func rolePrivileges(role string) []privilege {
+	common := []privilege{
+		{"prvReadActivity", "Global"}, {"prvCreateActivity", "Basic"}, {"prvWriteActivity", "Basic"},
+		{"prvDeleteActivity", "Basic"}, {"prvAppendActivity", "Basic"}, {"prvAppendToActivity", "Global"},
+		{"prvReadContact", "Global"}, {"prvCreateContact", "Basic"}, {"prvWriteContact", "Global"}, {"prvAppendToContact", "Global"},
+		{"prvReadAccount", "Global"}, {"prvCreateAccount", "Basic"}, {"prvWriteAccount", "Global"}, {"prvAppendToAccount", "Global"},
+		{"prvReadOpportunity", "Global"}, {"prvAppendToOpportunity", "Global"},
+		{"prvReadIncident", "Global"}, {"prvAppendToIncident", "Global"},
+		{"prvReadLead", "Global"}, {"prvReadUser", "Global"}, {"prvUseOfficeApps", "Global"},
+	}
+	if role == store.RoleSalesperson {
+		return append([]privilege{{"prvSyncToOutlook", "Global"}, {"prvGoOffline", "Global"}}, common...)
+	}
+	return common
+}
+
+// privilegeID is a fixed id per privilege name, the same in every store,
+// as privilege ids are in the CRM.
+func privilegeID(name string) string {
+	h := sha1.Sum([]byte("crmsync privilege " + name))
+	var b [16]byte
+	copy(b[:], h[:16])
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return wire.FormatGUID(b)
+}
+
+func (c *Call) retrievePrivileges(userID, fn string, args map[string]any) (wire.Object, error) {
+	u, err := store.UserByID(c.Ctx, c.Store.Q(c.Ctx), userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, wire.RecordNotFound("systemuser", userID)
+	}
+	want := ""
+	if fn == "RetrieveUserPrivilegeByPrivilegeName" {
+		if err := allowParams(fn, args, "PrivilegeName", "ExcludeTeamBasic"); err != nil {
+			return nil, err
+		}
+		if want, err = stringArg(fn, args, "PrivilegeName"); err != nil {
+			return nil, err
+		}
+		if want == "" {
+			return nil, wire.BadRequest("The function %s requires the parameter 'PrivilegeName'.", fn)
+		}
+	} else if len(args) > 0 {
+		return nil, wire.BadRequest("The function %s takes no parameters.", fn)
+	}
+	list := []wire.Object{}
+	for _, p := range rolePrivileges(u.Role) {
+		if want != "" && !strings.EqualFold(p.name, want) {
+			continue
+		}
+		list = append(list, wire.Object{
+			{"Depth", p.depth}, {"PrivilegeId", privilegeID(p.name)},
+			{"BusinessUnitId", c.Org.BusinessUnitID}, {"PrivilegeName", p.name},
+		})
+	}
+	return wire.Object{
+		{"@odata.context", c.Base + "$metadata#Microsoft.Dynamics.CRM." + fn + "Response"},
+		{"RolePrivileges", list},
+	}, nil
+}
+
+// retrievePrincipalAccess reports what the bound user may do with the
+// Target record, following the same rules the server enforces.
+func (c *Call) retrievePrincipalAccess(userID string, args map[string]any) (wire.Object, error) {
+	const fn = "RetrievePrincipalAccess"
+	if err := allowParams(fn, args, "Target"); err != nil {
+		return nil, err
+	}
+	obj, ok := args["Target"].(map[string]any)
+	if !ok {
+		return nil, wire.BadRequest("The function %s requires the parameter 'Target', e.g. Target=@tid&@tid={'@odata.id':'emails(<guid>)'}.", fn)
+	}
+	id, _ := obj["@odata.id"].(string)
+	if id == "" {
+		return nil, wire.BadRequest("The Target of %s must hold '@odata.id', e.g. {'@odata.id':'emails(<guid>)'}.", fn)
+	}
+	u, err := store.UserByID(c.Ctx, c.Store.Q(c.Ctx), userID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, wire.RecordNotFound("systemuser", userID)
+	}
+	ent, rec, err := c.ResolveBind(c.Store.Q(c.Ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	rights := []string{"ReadAccess"}
+	owner := ent.UserOwned && rec.Owner() == u.ID
+	switch {
+	case ent.ReadOnly:
+	case owner:
+		rights = append(rights, "WriteAccess", "AppendAccess", "AppendToAccess", "CreateAccess", "DeleteAccess", "ShareAccess", "AssignAccess")
+	case ent.Set != "emails":
+		rights = append(rights, "WriteAccess", "AppendAccess", "AppendToAccess")
+	}
+	return wire.Object{
+		{"@odata.context", c.Base + "$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"},
+		{"AccessRights", strings.Join(rights, ", ")},
+	}, nil
+}

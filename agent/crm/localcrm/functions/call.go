@@ -1,0 +1,62 @@
+// Package functions implements the Dataverse messages the local CRM's Web
+// API offers as functions and actions: WhoAmI, CheckIncomingEmail and
+// CheckPromoteEmail (unbound functions), DeliverIncomingEmail and
+// DeliverPromoteEmail (actions bound to emails), and the privilege checks
+// bound to systemusers (RetrieveUserPrivilegeByPrivilegeName,
+// RetrieveUserPrivileges, RetrievePrincipalAccess). Each returns the body
+// of its 200 answer or an OData error.
+package functions
+
+import (
+	"strings"
+
+	"crmsync/agent/crm/localcrm/records"
+	"crmsync/agent/crm/localcrm/store"
+)
+
+// Org holds the organization-wide ids, as WhoAmI reports them.
+type Org struct {
+	OrganizationID   string
+	BusinessUnitID   string // the single business unit every user belongs to
+	BusinessUnitName string
+}
+
+// Call is one function or action call: the caller's record session and
+// what the answer needs.
+type Call struct {
+	records.Session
+	Store  *store.Store
+	Base   string // the absolute Web API root, ending in "/"
+	Org    Org
+	Method string // the HTTP method, which decides function (GET) or action (POST)
+	// ReadBody reads the JSON body of an action.
+	ReadBody func() (map[string]any, error)
+	// Aliases are the request's parameter aliases (@name=value).
+	Aliases map[string]string
+}
+
+// IsUnbound reports whether name is an unbound function this server has.
+func IsUnbound(name string) bool {
+	switch name {
+	case "WhoAmI", "CheckIncomingEmail", "CheckPromoteEmail":
+		return true
+	}
+	return false
+}
+
+// boundOperations are the operations that are only valid with the
+// Microsoft.Dynamics.CRM namespace when bound; used to give Dataverse's
+// message when it is missing.
+var boundOperations = map[string]bool{
+	"RetrieveUserPrivilegeByPrivilegeName": true, "RetrieveUserPrivileges": true,
+	"RetrievePrincipalAccess": true, "DeliverIncomingEmail": true, "DeliverPromoteEmail": true,
+}
+
+const crmNamespace = "Microsoft.Dynamics.CRM."
+
+func stripNamespace(name string) (string, bool) {
+	if strings.HasPrefix(name, crmNamespace) {
+		return name[len(crmNamespace):], true
+	}
+	return name, false
+}
