@@ -52,7 +52,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxConcurrent bounds the requests in flight at once; 0 means 16.
+	// Dataverse refuses a user's 52nd concurrent request ([PAD]
+	// api-limits.md), so larger values are capped at 52.
+	MaxConcurrent int
 }
+
+// Concurrency bounds: the default, and Dataverse's documented per-user limit.
+const (
+	defaultConcurrent = 16
+	maxConcurrent     = 52
+)
 
 // DefaultClientID is the public client ID the agent presents when none is
 // configured. The local CRM accepts any; for Dynamics 365 online, register
@@ -74,9 +84,14 @@ type HTTPClient struct {
 	maxRA  time.Duration
 	origin string // scheme://host of the API, to vet nextLinks
 
+	pace *pacer        // the request budget; owns its own lock
+	sem  chan struct{} // one token per request in flight
+	memo *memo         // short-lived answers of Ask; owns its own lock
+
 	mu        sync.Mutex
-	notBefore time.Time   // no request leaves before this (Retry-After); guarded by mu
-	ts        TokenSource // where access tokens come from; nil until signed in; guarded by mu
+	notBefore time.Time       // no request leaves before this (Retry-After); guarded by mu
+	ts        TokenSource     // where access tokens come from; nil until signed in; guarded by mu
+	missing   map[string]bool // entity sets this environment lacks, learned from 404s; guarded by mu
 }
 
 // TokenSource gives the client access tokens for the CRM. The sign-in
@@ -165,10 +180,18 @@ func New(cfg Config) (*HTTPClient, error) {
 	if now == nil {
 		now = time.Now
 	}
+	conc := cfg.MaxConcurrent
+	if conc <= 0 {
+		conc = defaultConcurrent
+	}
+	conc = min(conc, maxConcurrent)
 	api := APIBase(u)
 	return &HTTPClient{
-		api: api,
-		hc:  hc,
+		pace: newPacer(),
+		sem:  make(chan struct{}, conc),
+		memo: newMemo(now),
+		api:  api,
+		hc:   hc,
 		pw: &tokens{
 			conf: &oauth2.Config{
 				ClientID: clientID,
@@ -222,10 +245,16 @@ type request struct {
 	method string
 	path   string // relative to the API root, or an absolute URL on the same origin
 	body   any    // JSON-encoded when non-nil
-	header http.Header
+	// raw is a body sent as is with contentType instead (a $batch).
+	raw         []byte
+	contentType string
+	header      http.Header
 	// idempotent says a 503 may be retried in place; 429 always may,
 	// because service protection refuses the request before running it.
 	idempotent bool
+	// multipartErrors accepts a 400 answered as multipart/mixed: a $batch
+	// stopped at its first failing part.
+	multipartErrors bool
 }
 
 // response is a Web API answer that passed classification.
@@ -239,8 +268,9 @@ type response struct {
 // for 429/503 within the limits of the config. Every non-2xx answer becomes
 // an *Error here.
 func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
-	var payload []byte
-	if r.body != nil {
+	payload, ctype := r.raw, r.contentType
+	if r.raw == nil && r.body != nil {
+		ctype = "application/json; charset=utf-8"
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return nil, fmt.Errorf("crm: %s: encode request: %w", r.op, err)
@@ -260,7 +290,7 @@ func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := c.send(ctx, r, target, payload, token)
+		resp, err := c.send(ctx, r, target, payload, ctype, token)
 		if err == nil {
 			return resp, nil
 		}
@@ -294,7 +324,7 @@ func (c *HTTPClient) do(ctx context.Context, r request) (*response, error) {
 }
 
 // send performs one HTTP exchange and classifies the answer.
-func (c *HTTPClient) send(ctx context.Context, r request, target string, payload []byte, token string) (*response, error) {
+func (c *HTTPClient) send(ctx context.Context, r request, target string, payload []byte, ctype, token string) (*response, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
@@ -307,7 +337,7 @@ func (c *HTTPClient) send(ctx context.Context, r request, target string, payload
 	req.Header.Set("OData-MaxVersion", "4.0")
 	req.Header.Set("OData-Version", "4.0")
 	if payload != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	for k, vs := range r.header {
@@ -315,8 +345,14 @@ func (c *HTTPClient) send(ctx context.Context, r request, target string, payload
 			req.Header.Add(k, v)
 		}
 	}
+	seq, release, err := c.admit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crm: %s: %w", r.op, err)
+	}
+	defer release()
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		c.pace.forget(seq)
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("crm: %s: %w", r.op, ctxErr)
 		}
@@ -328,6 +364,7 @@ func (c *HTTPClient) send(ctx context.Context, r request, target string, payload
 		return nil, e
 	}
 	defer resp.Body.Close()
+	c.pace.observe(seq, resp.Header)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return nil, &Error{Op: r.op, Kind: KindNetwork, Status: resp.StatusCode, Message: "the answer was cut off", Err: err}
@@ -338,7 +375,41 @@ func (c *HTTPClient) send(ctx context.Context, r request, target string, payload
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 	}
-	return nil, c.statusError(r.op, resp, data)
+	if r.multipartErrors && resp.StatusCode == http.StatusBadRequest && mediaType(resp.Header.Get("Content-Type")) == "multipart/mixed" {
+		// A server that ignored odata.continue-on-error stops the batch at
+		// the first failure and answers 400 with the parts it ran.
+		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	}
+	e := c.statusError(r.op, resp, data)
+	if e.Kind == KindThrottled && e.Limit == LimitRequests {
+		c.pace.throttled(seq, c.now(), e.RetryAfter)
+	}
+	return nil, e
+}
+
+// admit waits for a free concurrency slot and for the pacer, and returns
+// the request's ticket and the function that frees the slot.
+func (c *HTTPClient) admit(ctx context.Context) (uint64, func(), error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+	release := func() { <-c.sem }
+	for {
+		seq, wait := c.pace.reserve(c.now())
+		if wait <= 0 {
+			return seq, release, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			release()
+			return 0, nil, ctx.Err()
+		}
+	}
 }
 
 // statusError builds the classified error for a non-2xx answer, keeping
@@ -353,13 +424,16 @@ func (c *HTTPClient) statusError(op string, resp *http.Response, data []byte) *E
 	}
 	var body struct {
 		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Code    json.RawMessage `json:"code"`
+			Message string          `json:"message"`
 		} `json:"error"`
 	}
 	if isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(data, &body) == nil && body.Error != nil {
-		e.Code = body.Error.Code
+		e.Code = errorCode(body.Error.Code)
 		e.Message = clip(body.Error.Message, 500)
+	}
+	if e.Kind == KindThrottled {
+		e.Limit = limitOf(e.Code)
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
@@ -368,6 +442,20 @@ func (c *HTTPClient) statusError(op string, resp *http.Response, data []byte) *E
 		}
 	}
 	return e
+}
+
+// errorCode reads an OData error code written as a string ("0x80072322")
+// or, as some intermediaries do, as a JSON number (-2147015902).
+func errorCode(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return clip(strings.TrimSpace(s), 64)
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return clip(n.String(), 64)
+	}
+	return ""
 }
 
 // decode parses a 2xx JSON answer into v, refusing anything that is not

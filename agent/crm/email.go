@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"crmsync/agent"
 )
@@ -41,25 +42,34 @@ type Email struct {
 	// ID is an optional activity GUID chosen by the caller: derived from a
 	// durable idempotency key, it makes a create retried after a lost answer
 	// a 412 on the same record instead of a second record.
-	ID           string
-	MessageID    string // RFC Message-ID, in angle brackets as mail carries it; the dedup key; required
-	Subject      string
-	Body         string // plain text; sent only because the message is being tracked
-	Outgoing     bool   // true for mail the user sent
-	From         Party
-	To, Cc       []Party
-	Regarding    *agent.RecordRef // optional
-	InReplyTo    string
-	Conversation string
+	ID        string
+	MessageID string // RFC Message-ID, in angle brackets as mail carries it; the dedup key; required
+	Subject   string
+	Body      string // plain text; sent only because the message is being tracked
+	Outgoing  bool   // true for mail the user sent
+	From      Party
+	To, Cc    []Party
+	Regarding *agent.RecordRef // optional
+	// ReceivedAt is the mail's own time (arrival, or sending for sent
+	// mail); zero leaves the CRM's default. It is sent as actualend: the
+	// email's senton is read-only (IsValidForCreate and IsValidForUpdate
+	// false in [PAD] reference/entities/email.md), while actualend is
+	// writable and "By default, it displays the date and time when the
+	// activity was completed", so without it the activity would show when
+	// it was tracked rather than when the mail arrived. inreplyto and
+	// conversationindex are read-only too and are never sent.
+	ReceivedAt time.Time
 }
 
 // ActivityInfo is what the agent needs to know about a tracked activity:
-// IDs only.
+// IDs and state only.
 type ActivityInfo struct {
 	ID        ActivityID
 	OwnerID   string
 	Regarding *agent.RecordRef // Name empty; nil when not set
 	MessageID string
+	Open      bool // statecode 0: created but not completed, e.g. by an interrupted track
+	Outgoing  bool // directioncode true: sent mail
 }
 
 // regardingSets maps the entities "set regarding" supports to their entity
@@ -94,7 +104,7 @@ func (c *HTTPClient) FindEmail(ctx context.Context, messageID string) (ActivityI
 		return ActivityInfo{}, false, &Error{Op: op, Kind: KindBadRequest, Message: "the Message-ID is empty or longer than 320 characters"}
 	}
 	path := "emails" + query(
-		"$select", "activityid,messageid,_ownerid_value,_regardingobjectid_value",
+		"$select", emailSelect,
 		"$filter", "messageid eq "+quote(messageID),
 		"$orderby", "createdon asc",
 		"$top", "1")
@@ -110,74 +120,6 @@ func (c *HTTPClient) FindEmail(ctx context.Context, messageID string) (ActivityI
 		return ActivityInfo{}, false, err
 	}
 	return *found, true, nil
-}
-
-// CreateEmail creates the email activity for e with its parties and
-// regarding link, and marks it completed (received or sent). If an activity
-// with the same Message-ID exists, it is returned instead with created
-// false: a retry after a crash or a lost answer never makes a second copy,
-// and a message a colleague tracked already is linked, not duplicated. For
-// a new activity OwnerID is empty: its owner is the signed-in user.
-func (c *HTTPClient) CreateEmail(ctx context.Context, e Email) (info ActivityInfo, created bool, err error) {
-	const op = "create email"
-	if e.MessageID == "" {
-		return ActivityInfo{}, false, &Error{Op: op, Kind: KindBadRequest, Message: "a Message-ID is required to track a message exactly once"}
-	}
-	if existing, ok, err := c.FindEmail(ctx, e.MessageID); err != nil {
-		return ActivityInfo{}, false, err
-	} else if ok {
-		return existing, false, nil
-	}
-	body, err := emailBody(e)
-	if err != nil {
-		return ActivityInfo{}, false, &Error{Op: op, Kind: KindBadRequest, Message: err.Error()}
-	}
-	resp, err := c.do(ctx, request{op: op, method: "POST", path: "emails", body: body})
-	if KindOf(err) == KindConflict {
-		// Our own earlier attempt got through (its answer was lost), or
-		// another client tracked the message meanwhile: return that record.
-		if IsGUID(e.ID) {
-			if info, aerr := c.Activity(ctx, ActivityID(strings.ToLower(e.ID))); aerr == nil {
-				return info, false, nil
-			}
-		}
-		if existing, ok, ferr := c.FindEmail(ctx, e.MessageID); ferr == nil && ok {
-			return existing, false, nil
-		}
-	}
-	if err != nil {
-		return ActivityInfo{}, false, err
-	}
-	id, ok := entityIDFromHeader(resp.header.Get("OData-EntityId"))
-	if !ok {
-		// A 201 with the record is also a valid answer to a create.
-		var rec struct {
-			ActivityID string `json:"activityid"`
-		}
-		if len(resp.body) == 0 || decode(op, resp, &rec) != nil || !IsGUID(rec.ActivityID) {
-			return ActivityInfo{}, false, &Error{Op: op, Kind: KindBadResponse, Status: resp.status, Message: "the CRM did not say which record it created (no OData-EntityId)"}
-		}
-		id = rec.ActivityID
-	}
-	info = ActivityInfo{ID: ActivityID(strings.ToLower(id)), MessageID: e.MessageID, Regarding: e.Regarding}
-	if err := c.complete(ctx, info.ID, e.Outgoing); err != nil {
-		// The activity exists; leaving it open is better than creating it
-		// again. The caller learns the ID and the error.
-		return info, true, fmt.Errorf("crm: created email %s but could not mark it completed: %w", id, err)
-	}
-	return info, true, nil
-}
-
-// complete moves an email to Completed/Received or Completed/Sent, the
-// SetState route Dataverse documents for mail that already happened.
-func (c *HTTPClient) complete(ctx context.Context, id ActivityID, outgoing bool) error {
-	status := 4 // Received
-	if outgoing {
-		status = 3 // Sent
-	}
-	_, err := c.do(ctx, request{op: "complete email", method: "PATCH", path: "emails(" + string(id) + ")",
-		body: map[string]any{"statecode": 1, "statuscode": status}, header: map[string][]string{"If-Match": {"*"}}, idempotent: true})
-	return err
 }
 
 // emailBody builds the deep-insert body of an email with its parties.
@@ -197,8 +139,8 @@ func emailBody(e Email) (map[string]any, error) {
 	if e.ID != "" {
 		body["activityid"] = strings.ToLower(e.ID)
 	}
-	if e.InReplyTo != "" && len(e.InReplyTo) <= messageIDMax {
-		body["inreplyto"] = e.InReplyTo
+	if !e.ReceivedAt.IsZero() {
+		body["actualend"] = isoTime(e.ReceivedAt)
 	}
 	if e.Regarding != nil {
 		nav, bind, err := regardingBind(*e.Regarding)
@@ -216,7 +158,12 @@ func emailBody(e Email) (map[string]any, error) {
 		if p.Address != "" {
 			row["addressused"] = clip(p.Address, addressMax)
 		}
-		if set, ok := partySets[p.Entity]; ok && IsGUID(p.ID) {
+		// The targets of an email's from are queue and systemuser only
+		// ([PAD] reference/entities/email.md): a sender that is a contact,
+		// account or lead goes as its address alone, and the CRM shows it
+		// unresolved. To and Cc accept contacts and accounts as well.
+		bind := mask != Sender || p.Entity == "systemuser"
+		if set, ok := partySets[p.Entity]; ok && bind && IsGUID(p.ID) {
 			row["partyid_"+p.Entity+"@odata.bind"] = "/" + set + "(" + p.ID + ")"
 		}
 		parties = append(parties, row)
@@ -253,7 +200,7 @@ func (c *HTTPClient) Activity(ctx context.Context, id ActivityID) (ActivityInfo,
 		return ActivityInfo{}, err
 	}
 	resp, err := c.do(ctx, request{op: op, method: "GET", idempotent: true,
-		path:   "emails(" + string(id) + ")" + query("$select", "activityid,messageid,_ownerid_value,_regardingobjectid_value"),
+		path:   "emails(" + string(id) + ")" + query("$select", emailSelect),
 		header: preferHeader(0, true)})
 	if err != nil {
 		return ActivityInfo{}, err
@@ -281,7 +228,7 @@ func (c *HTTPClient) Activities(ctx context.Context, ids []ActivityID, pageSize 
 			}
 			terms = append(terms, "activityid eq "+string(id))
 		}
-		path := "emails" + query("$select", "activityid,messageid,_ownerid_value,_regardingobjectid_value",
+		path := "emails" + query("$select", emailSelect,
 			"$filter", strings.Join(terms, " or "))
 		err := c.queryAll(ctx, op, path, pageSize, func(row json.RawMessage) error {
 			a, err := decodeActivity(op, row)
@@ -304,7 +251,7 @@ func (c *HTTPClient) OwnedActivities(ctx context.Context, ownerID string, pageSi
 	if err := checkGUID(op, "owner ID", ownerID); err != nil {
 		return nil, err
 	}
-	path := "emails" + query("$select", "activityid,messageid,_ownerid_value,_regardingobjectid_value",
+	path := "emails" + query("$select", emailSelect,
 		"$filter", "_ownerid_value eq "+ownerID+" and messageid ne null",
 		"$orderby", "createdon asc")
 	var out []ActivityInfo
@@ -318,7 +265,7 @@ func (c *HTTPClient) OwnedActivities(ctx context.Context, ownerID string, pageSi
 	return out, err
 }
 
-// decodeActivity reads the ID columns of one email row.
+// decodeActivity reads the ID and state columns of one email row.
 func decodeActivity(op string, row json.RawMessage) (ActivityInfo, error) {
 	var r struct {
 		ActivityID string `json:"activityid"`
@@ -326,6 +273,8 @@ func decodeActivity(op string, row json.RawMessage) (ActivityInfo, error) {
 		Owner      string `json:"_ownerid_value"`
 		Regarding  string `json:"_regardingobjectid_value"`
 		RegEntity  string `json:"_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"`
+		State      *int   `json:"statecode"`
+		Direction  *bool  `json:"directioncode"`
 	}
 	if err := json.Unmarshal(row, &r); err != nil {
 		return ActivityInfo{}, &Error{Op: op, Kind: KindBadResponse, Message: "an email row is malformed", Err: err}
@@ -333,22 +282,42 @@ func decodeActivity(op string, row json.RawMessage) (ActivityInfo, error) {
 	if !IsGUID(r.ActivityID) {
 		return ActivityInfo{}, &Error{Op: op, Kind: KindBadResponse, Message: "an email row has no valid activityid"}
 	}
-	a := ActivityInfo{ID: ActivityID(strings.ToLower(r.ActivityID)), OwnerID: strings.ToLower(r.Owner), MessageID: r.MessageID}
+	a := ActivityInfo{ID: ActivityID(strings.ToLower(r.ActivityID)), OwnerID: strings.ToLower(r.Owner), MessageID: r.MessageID,
+		Open: r.State != nil && *r.State == 0, Outgoing: r.Direction != nil && *r.Direction}
 	if r.Regarding != "" {
 		a.Regarding = &agent.RecordRef{Entity: r.RegEntity, ID: strings.ToLower(r.Regarding)}
 	}
 	return a, nil
 }
 
-// SetRegarding links an activity to r; a nil r clears the link.
+// SetRegarding links an activity to r; a nil r clears the link. It is a
+// PATCH of the regarding link alone: that link may still be set or changed
+// on a completed email (section 3.5), whose other columns are read-only
+// and never written.
 func (c *HTTPClient) SetRegarding(ctx context.Context, id ActivityID, r *agent.RecordRef) error {
 	const op = "set regarding"
+	if r == nil {
+		return c.ClearRegarding(ctx, id, "")
+	}
 	if err := checkGUID(op, "activity ID", string(id)); err != nil {
 		return err
 	}
-	body := map[string]any{}
-	if r == nil {
-		// Clearing needs the navigation property of the current target.
+	nav, bind, err := regardingBind(*r)
+	if err != nil {
+		return &Error{Op: op, Kind: KindBadRequest, Message: err.Error()}
+	}
+	return c.patchRegarding(ctx, op, id, map[string]any{nav + "@odata.bind": bind})
+}
+
+// ClearRegarding removes an activity's regarding link. Clearing names the
+// navigation property of the current target ("contact", "account", ...);
+// given as current, no read is needed; empty reads the activity first.
+func (c *HTTPClient) ClearRegarding(ctx context.Context, id ActivityID, current string) error {
+	const op = "clear regarding"
+	if err := checkGUID(op, "activity ID", string(id)); err != nil {
+		return err
+	}
+	if current == "" {
 		info, err := c.Activity(ctx, id)
 		if err != nil {
 			return err
@@ -356,18 +325,18 @@ func (c *HTTPClient) SetRegarding(ctx context.Context, id ActivityID, r *agent.R
 		if info.Regarding == nil {
 			return nil
 		}
-		rs, ok := regardingSets[info.Regarding.Entity]
-		if !ok {
-			return &Error{Op: op, Kind: KindBadRequest, Message: fmt.Sprintf("the activity is regarding a %q, which this agent cannot unlink", info.Regarding.Entity)}
-		}
-		body[rs.nav+"@odata.bind"] = nil
-	} else {
-		nav, bind, err := regardingBind(*r)
-		if err != nil {
-			return &Error{Op: op, Kind: KindBadRequest, Message: err.Error()}
-		}
-		body[nav+"@odata.bind"] = bind
+		current = info.Regarding.Entity
 	}
+	rs, ok := regardingSets[current]
+	if !ok {
+		return &Error{Op: op, Kind: KindBadRequest, Message: fmt.Sprintf("the activity is regarding a %q, which this agent cannot unlink", clip(current, 64))}
+	}
+	return c.patchRegarding(ctx, op, id, map[string]any{rs.nav + "@odata.bind": nil})
+}
+
+// patchRegarding sends the regarding link alone; If-Match: * keeps the
+// PATCH from creating an email that no longer exists.
+func (c *HTTPClient) patchRegarding(ctx context.Context, op string, id ActivityID, body map[string]any) error {
 	_, err := c.do(ctx, request{op: op, method: "PATCH", path: "emails(" + string(id) + ")", body: body,
 		header: map[string][]string{"If-Match": {"*"}}, idempotent: true})
 	return err

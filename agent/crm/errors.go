@@ -21,7 +21,7 @@ const (
 	KindUnauthorized      // 401 or a refused token grant: sign in again
 	KindForbidden         // 403: the CRM does not permit it; keep its message
 	KindNotFound          // 404: the record does not exist (on delete: already gone)
-	KindConflict          // 412: version mismatch or duplicate record
+	KindConflict          // 409, 412: version mismatch or duplicate record
 	KindThrottled         // 429: service protection; wait Retry-After
 	KindUnavailable       // 502, 503, 504: retry after Retry-After or backoff
 	KindNetwork           // no answer at all: DNS, refused, reset, timeout
@@ -71,7 +71,46 @@ type Error struct {
 	Message    string        // the CRM's own message, or ours; never holds secrets
 	UserText   string        // when set, the whole sentence for the user (the sign-in service's failures carry one)
 	RetryAfter time.Duration // from Retry-After; 0 when absent
+	Limit      Limit         // which service protection limit a 429 reports; LimitNone otherwise
 	Err        error         // the underlying transport or decode error, if any
+}
+
+// Limit names the Dataverse service protection limit a 429 reports
+// ([PAD] api-limits.md): the users of one account share each of them.
+type Limit int
+
+// The service protection limits.
+const (
+	LimitNone          Limit = iota
+	LimitRequests            // 0x80072322: too many requests in the window
+	LimitExecutionTime       // 0x80072321: too much combined execution time in the window
+	LimitConcurrency         // 0x80072326: too many requests at the same time
+	LimitOther               // a 429 whose code is none of the documented ones
+)
+
+var limitText = map[Limit]string{
+	LimitRequests: "too many requests", LimitExecutionTime: "too much processing time",
+	LimitConcurrency: "too many at once", LimitOther: "busy",
+}
+
+// String says which limit was reached, in the words shown to the user.
+func (l Limit) String() string { return limitText[l] }
+
+// limitCodes maps the documented 429 error codes, in the hex form the
+// Web API writes and the decimal form the SDK and some proxies write, to
+// the limit they report ([PAD] api-limits.md).
+var limitCodes = map[string]Limit{
+	"0x80072322": LimitRequests, "-2147015902": LimitRequests,
+	"0x80072321": LimitExecutionTime, "-2147015903": LimitExecutionTime,
+	"0x80072326": LimitConcurrency, "-2147015898": LimitConcurrency,
+}
+
+// limitOf classifies a 429's error code.
+func limitOf(code string) Limit {
+	if l, ok := limitCodes[strings.ToLower(strings.TrimSpace(code))]; ok {
+		return l
+	}
+	return LimitOther
 }
 
 // Error formats the failure for logs: operation, status and the CRM's message.
@@ -129,7 +168,11 @@ func (e *Error) UserMessage() string {
 	case KindConflict:
 		return "The CRM record was changed by someone else; try again."
 	case KindThrottled:
-		return "The CRM is busy and asked us to wait " + roundSeconds(e.RetryAfter) + "; queued work will be sent then."
+		what := e.Limit.String()
+		if what == "" {
+			what = "busy"
+		}
+		return "The CRM's service protection limit was reached (" + what + "); crmsync will retry in " + roundSeconds(e.RetryAfter) + "."
 	case KindUnavailable, KindServer:
 		return "The CRM is temporarily unavailable; queued work will be sent when it answers again."
 	case KindNetwork:
@@ -202,7 +245,7 @@ func classifyStatus(status int) Kind {
 		return KindForbidden
 	case status == http.StatusNotFound:
 		return KindNotFound
-	case status == http.StatusPreconditionFailed:
+	case status == http.StatusPreconditionFailed, status == http.StatusConflict:
 		return KindConflict
 	case status == http.StatusTooManyRequests:
 		return KindThrottled
@@ -262,4 +305,45 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// duplicateCodes are Dataverse's DuplicateRecord codes, hex and decimal.
+var duplicateCodes = map[string]bool{"0x80040237": true, "-2147220937": true}
+
+// isDuplicateKey reports whether err is the CRM refusing a create because
+// the record's key exists already: 412 DuplicateRecord, 409, or a
+// "duplicate key" message, as servers word it differently.
+func isDuplicateKey(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status == http.StatusConflict || duplicateCodes[strings.ToLower(e.Code)] ||
+		(e.Kind == KindConflict && strings.Contains(strings.ToLower(e.Message), "duplicate")) ||
+		(e.Kind == KindConflict && strings.Contains(strings.ToLower(e.Message), "already exists")) ||
+		(e.Kind == KindBadRequest && strings.Contains(strings.ToLower(e.Message), "duplicate key"))
+}
+
+// segmentCodes are Dataverse's codes for a URL segment that names nothing.
+var segmentCodes = map[string]bool{"0x80060888": true, "-2147088248": true}
+
+// missingSegment reports whether err says the URL names a table the
+// environment does not have (404, 0x80060888 "Resource not found for the
+// segment 'opportunities'"), and which segment.
+func missingSegment(err error) (string, bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindNotFound {
+		return "", false
+	}
+	const marker = "segment '"
+	i := strings.Index(e.Message, marker)
+	if i < 0 {
+		return "", segmentCodes[strings.ToLower(e.Code)]
+	}
+	rest := e.Message[i+len(marker):]
+	j := strings.IndexByte(rest, '\'')
+	if j < 0 {
+		return "", segmentCodes[strings.ToLower(e.Code)]
+	}
+	return rest[:j], true
 }

@@ -33,14 +33,21 @@ const maxResolveAddrs = 20
 // active row within a table wins). Only the addresses leave the device.
 // The result has one Party per input address, in order; unmatched ones are
 // unresolved.
+//
+// An address Ask resolved within the last two minutes is answered from
+// memory, without a request.
 func (c *HTTPClient) ResolveParties(ctx context.Context, addrs []string) ([]Party, error) {
 	out := make([]Party, len(addrs))
 	want := map[string][]int{} // lower-case address -> positions in addrs
 	var uniq []string
 	for i, a := range addrs {
 		out[i].Address = a
-		k := strings.ToLower(strings.TrimSpace(a))
+		k := addrKey(a)
 		if k == "" {
+			continue
+		}
+		if p, ok := c.memo.party(a); ok {
+			out[i] = p
 			continue
 		}
 		if _, ok := want[k]; !ok {
@@ -65,51 +72,22 @@ func (c *HTTPClient) ResolveParties(ctx context.Context, addrs []string) ([]Part
 			}
 		}
 	}
+	for _, k := range uniq {
+		c.memo.putParty(k, out[want[k][0]])
+	}
 	return out, nil
 }
 
 // resolveIn queries one table for a batch of addresses.
 func (c *HTTPClient) resolveIn(ctx context.Context, r resolver, addrs []string, want map[string][]int, out []Party) error {
 	op := "resolve addresses in " + r.set
-	var terms []string
-	for _, a := range addrs {
-		for _, col := range r.addrCols {
-			terms = append(terms, col+" eq "+quote(a))
-		}
-	}
-	sel := append([]string{r.key, r.name, "createdon"}, r.addrCols...)
-	filter := "(" + strings.Join(terms, " or ") + ")"
-	if r.active != "" {
-		filter += " and " + r.active
-	}
-	path := r.set + query("$select", strings.Join(sel, ","), "$filter", filter, "$orderby", "createdon asc")
-	type match struct {
-		id, name string
-		created  time.Time
+	wanted := make(map[string]bool, len(want))
+	for k := range want {
+		wanted[k] = true
 	}
 	best := map[string]match{}
-	err := c.queryAll(ctx, op, path, 500, func(row json.RawMessage) error {
-		var m map[string]any
-		if err := json.Unmarshal(row, &m); err != nil {
-			return &Error{Op: op, Kind: KindBadResponse, Message: "a row is malformed", Err: err}
-		}
-		id, _ := m[r.key].(string)
-		if !IsGUID(id) {
-			return &Error{Op: op, Kind: KindBadResponse, Message: "a row has no valid " + r.key}
-		}
-		name, _ := m[r.name].(string)
-		created, _ := time.Parse(time.RFC3339, fmt.Sprint(m["createdon"]))
-		for _, col := range r.addrCols {
-			v, _ := m[col].(string)
-			k := strings.ToLower(strings.TrimSpace(v))
-			if _, wanted := want[k]; !wanted {
-				continue
-			}
-			if cur, ok := best[k]; !ok || created.Before(cur.created) {
-				best[k] = match{strings.ToLower(id), name, created}
-			}
-		}
-		return nil
+	err := c.queryAll(ctx, op, r.path(addrs), resolvePageSize, func(row json.RawMessage) error {
+		return r.match(op, row, wanted, best)
 	})
 	if err != nil {
 		return err
@@ -122,10 +100,65 @@ func (c *HTTPClient) resolveIn(ctx context.Context, r resolver, addrs []string, 
 	return nil
 }
 
+// resolvePageSize is the page size of resolution queries.
+const resolvePageSize = 500
+
+// path is the query for the rows of r's table that carry any of addrs,
+// active ones only, oldest first.
+func (r resolver) path(addrs []string) string {
+	var terms []string
+	for _, a := range addrs {
+		for _, col := range r.addrCols {
+			terms = append(terms, col+" eq "+quote(a))
+		}
+	}
+	sel := append([]string{r.key, r.name, "createdon"}, r.addrCols...)
+	filter := "(" + strings.Join(terms, " or ") + ")"
+	if r.active != "" {
+		filter += " and " + r.active
+	}
+	return r.set + query("$select", strings.Join(sel, ","), "$filter", filter, "$orderby", "createdon asc")
+}
+
+// match is the record an address resolves to within one table.
+type match struct {
+	id, name string
+	created  time.Time
+}
+
+// match records row in best for each wanted address it carries, keeping
+// the first-created row per address, as Dataverse resolves.
+func (r resolver) match(op string, row json.RawMessage, wanted map[string]bool, best map[string]match) error {
+	var m map[string]any
+	if err := json.Unmarshal(row, &m); err != nil {
+		return &Error{Op: op, Kind: KindBadResponse, Message: "a row is malformed", Err: err}
+	}
+	id, _ := m[r.key].(string)
+	if !IsGUID(id) {
+		return &Error{Op: op, Kind: KindBadResponse, Message: "a row has no valid " + r.key}
+	}
+	name, _ := m[r.name].(string)
+	created, _ := time.Parse(time.RFC3339, fmt.Sprint(m["createdon"]))
+	for _, col := range r.addrCols {
+		v, _ := m[col].(string)
+		k := addrKey(v)
+		if !wanted[k] {
+			continue
+		}
+		if cur, ok := best[k]; !ok || created.Before(cur.created) {
+			best[k] = match{strings.ToLower(id), name, created}
+		}
+	}
+	return nil
+}
+
 // ReasonCode is CheckIncomingEmail's verdict.
 type ReasonCode int
 
-// CheckIncomingEmail reason codes, as Dataverse defines them.
+// CheckIncomingEmail reason codes, all those Dataverse documents
+// (CheckIncomingEmailResponse.ReasonCode; section 12.4). ShouldDeliver is
+// the decision; the code only explains it, and a code not listed here is
+// shown as "reason N".
 const (
 	ReasonUnknown             ReasonCode = -1
 	ReasonDuplicate           ReasonCode = 0
@@ -169,6 +202,9 @@ type CheckResult struct {
 	Reason        ReasonCode
 }
 
+// String is the reason shown to the user for the CRM's answer.
+func (r CheckResult) String() string { return r.Reason.String() }
+
 // CheckIncomingEmail asks the CRM whether a message would be tracked and
 // whether it is already there. It sends From, To, Cc, Subject and
 // Message-ID, nothing else.
@@ -177,13 +213,25 @@ func (c *HTTPClient) CheckIncomingEmail(ctx context.Context, h Headers) (CheckRe
 	if h.MessageID == "" {
 		return CheckResult{}, &Error{Op: op, Kind: KindBadRequest, Message: "a Message-ID is required"}
 	}
-	path := "CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)" + query(
-		"@m", quote(h.MessageID), "@s", quote(h.Subject), "@f", quote(h.From),
-		"@t", quote(strings.Join(h.To, ";")), "@c", quote(strings.Join(h.Cc, ";")), "@b", quote(""))
-	resp, err := c.do(ctx, request{op: op, method: "GET", path: path, idempotent: true})
+	resp, err := c.do(ctx, request{op: op, method: "GET", path: checkPath(h), idempotent: true})
 	if err != nil {
 		return CheckResult{}, err
 	}
+	return decodeCheck(op, resp)
+}
+
+// checkPath is the CheckIncomingEmail function call for h, its string
+// parameters passed as aliases (section 4.1).
+func checkPath(h Headers) string {
+	return "CheckIncomingEmail(MessageId=@m,Subject=@s,From=@f,To=@t,Cc=@c,Bcc=@b)" + query(
+		"@m", quote(h.MessageID), "@s", quote(h.Subject), "@f", quote(h.From),
+		"@t", quote(strings.Join(h.To, ";")), "@c", quote(strings.Join(h.Cc, ";")), "@b", quote(""))
+}
+
+// decodeCheck reads a CheckIncomingEmailResponse. ShouldDeliver is the
+// decision; ReasonCode is kept for the reason shown, and a code this
+// client does not know is no failure.
+func decodeCheck(op string, resp *response) (CheckResult, error) {
 	var r struct {
 		ShouldDeliver *bool `json:"ShouldDeliver"`
 		ReasonCode    *int  `json:"ReasonCode"`
