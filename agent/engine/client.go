@@ -93,6 +93,20 @@ func (s *session) CreateEmail(ctx context.Context, e crm.Email) (crm.ActivityInf
 	return crm.ActivityInfo{}, false, errNoCRM
 }
 
+func (s *session) TrackEmails(ctx context.Context, es []crm.Email) ([]crm.Tracked, error) {
+	if c := s.get(); c != nil {
+		return c.TrackEmails(ctx, es)
+	}
+	return nil, errNoCRM
+}
+
+func (s *session) ClearRegarding(ctx context.Context, id crm.ActivityID, current string) error {
+	if c := s.get(); c != nil {
+		return c.ClearRegarding(ctx, id, current)
+	}
+	return errNoCRM
+}
+
 func (s *session) Activity(ctx context.Context, id crm.ActivityID) (crm.ActivityInfo, error) {
 	if c := s.get(); c != nil {
 		return c.Activity(ctx, id)

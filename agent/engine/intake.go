@@ -71,16 +71,35 @@ func actionTrack(k agent.MessageKey, regarding *agent.RecordRef) cache.Action {
 	return cache.Action{Key: k, Kind: cache.ActionTrack, Regarding: regarding}
 }
 
+// maxAsk bounds the messages one decider takes at once, and so the
+// questions in one $batch: a few hundred GETs, far below Dataverse's
+// 1,000 operations, and a batch that still answers in well under a second.
+const maxAsk = 100
+
 // decider reads headers and runs the pipeline; it never writes. The loop
-// records the result, so decisions and the user's own actions never race.
+// records the results, so decisions and the user's own actions never
+// race. It takes every message that is waiting when it starts, so the
+// messages that arrive together are asked about in one request: a lone
+// arrival costs one request, a burst or a backlog far less than one each.
 func (e *Engine) decider(ctx context.Context) error {
-	lk := &lookups{e: e} // one per decider: it carries what one decision asked
 	for {
+		var jobs []job
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case j := <-e.work:
-			r := e.decide(ctx, j, lk)
+			jobs = append(jobs, j)
+		}
+	more:
+		for len(jobs) < maxAsk {
+			select {
+			case j := <-e.work:
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		for _, r := range e.decideAll(ctx, jobs) {
 			select {
 			case e.results <- r:
 			case <-ctx.Done():
@@ -90,8 +109,65 @@ func (e *Engine) decider(ctx context.Context) error {
 	}
 }
 
-func (e *Engine) decide(ctx context.Context, j job, lk *lookups) result {
-	r := result{job: j}
+// decideAll decides jobs in two passes: first everything that needs no
+// CRM (the cache, the user's rules), then one question to the CRM for all
+// the messages that still need one, and the pipeline again with the
+// answers.
+func (e *Engine) decideAll(ctx context.Context, jobs []job) []result {
+	rs := make([]result, len(jobs))
+	var waiting []pendingAsk
+	for i, j := range jobs {
+		r, pa, ok := e.decideLocal(ctx, j)
+		rs[i] = r
+		if ok {
+			pa.at = i
+			waiting = append(waiting, pa)
+		}
+	}
+	if len(waiting) == 0 {
+		return rs
+	}
+	answers, err := e.askCRM(ctx, waiting)
+	now := e.clock.Now()
+	for n, pa := range waiting {
+		r := &rs[pa.at]
+		lk := &answered{lookups: lookups{e: e}}
+		switch {
+		case err != nil:
+			lk.err = err
+		default:
+			lk.ans = &answers[n]
+		}
+		r.decision, r.err = track.Decide(ctx, pa.policy, lk, pa.msg)
+		if lk.asked && !errors.Is(err, errOffline) {
+			r.disclosed = disclosure(pa.msg, now)
+		}
+		if r.err == nil && r.decision.Action == track.Link && lk.found != nil {
+			// The CRM holds the message already: link to that activity
+			// rather than upload the body for nothing.
+			found := *lk.found
+			r.known, r.owned = &found, pa.userID != "" && strings.EqualFold(found.OwnerID, pa.userID)
+			r.decision.Detail = "linked to the existing copy"
+		}
+	}
+	return rs
+}
+
+// pendingAsk is a message whose decision needs the CRM.
+type pendingAsk struct {
+	at     int // its place among the jobs
+	msg    track.Message
+	policy track.Policy
+	userID string
+}
+
+// errAsk stops the first pass at the question to the CRM.
+var errAsk = errors.New("the CRM must be asked")
+
+// decideLocal runs the pipeline as far as it goes without the CRM. ok
+// reports that the message needs the CRM's answer; r is then incomplete.
+func (e *Engine) decideLocal(ctx context.Context, j job) (r result, pa pendingAsk, ok bool) {
+	r = result{job: j}
 	now := e.clock.Now()
 	// Maildir writers put the delivery time at the start of the name. A
 	// message delivered well before the lookback window is never tracked
@@ -101,20 +177,20 @@ func (e *Engine) decide(ctx context.Context, j job, lk *lookups) result {
 	if kt, ok := keyTime(j.key, now); ok && now.Sub(kt) > e.o.Lookback+24*time.Hour {
 		r.received = kt
 		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
-		return r
+		return r, pa, false
 	}
 	if _, known, err := e.o.Store.Message(ctx, j.key); err != nil {
 		r.err = err
-		return r
+		return r, pa, false
 	} else if known {
 		r.err = errKnown
-		return r
+		return r, pa, false
 	}
 	env, err := e.mail.Envelope(j.key)
 	if err != nil {
 		r.err = errors.Join(errUnreadable, err)
 		r.received = e.receivedAt(maildir.Envelope{}, j.key, now)
-		return r
+		return r, pa, false
 	}
 	r.env = env
 	r.hash = e.o.Store.HashMessageID(env.MessageID)
@@ -122,27 +198,22 @@ func (e *Engine) decide(ctx context.Context, j job, lk *lookups) result {
 	if info, ok := e.knownActivity(r.hash); ok {
 		r.known, r.owned = &info, true
 		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonAlreadyTracked}
-		return r
+		return r, pa, false
 	}
 	v := e.view.Load()
 	m := trackMessage(j, env, v.self, e.isSent(j.folder))
 	if now.Sub(r.received) > e.o.Lookback {
 		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
-		return r
+		return r, pa, false
 	}
 	p := track.Policy{Scope: v.settings.AutoTrack, Self: v.self,
 		ExcludedAddresses: v.settings.ExcludedAddresses, InternalDomains: v.settings.InternalDomains}
-	lk.disclosed, lk.found = agent.Disclosure{}, crm.ActivityInfo{}
-	r.decision, r.err = track.Decide(ctx, p, lk, m)
-	r.disclosed = lk.disclosed
-	if r.err == nil && r.decision.Action == track.Link && r.decision.ActivityID != "" && lk.found.ID != "" {
-		// The CRM holds the message already: link to that activity
-		// rather than upload the body for nothing.
-		found := lk.found
-		r.known, r.owned = &found, v.userID != "" && strings.EqualFold(found.OwnerID, v.userID)
-		r.decision.Detail = "linked to the existing copy"
+	r.decision, r.err = track.Decide(ctx, p, probe{lookups{e: e}}, m)
+	if errors.Is(r.err, errAsk) {
+		r.decision, r.err = track.Decision{}, nil
+		return r, pendingAsk{msg: m, policy: p, userID: v.userID}, true
 	}
-	return r
+	return r, pa, false
 }
 
 // isSent reports whether a Maildir folder holds the user's sent mail; the
@@ -206,20 +277,15 @@ func keyTime(k agent.MessageKey, now time.Time) (t time.Time, ok bool) {
 	return t, t.After(plausibleAfter)
 }
 
-// lookups is the pipeline's window on the cache and the CRM. Each decider
-// has its own, so what one decision asked is kept for its result.
-type lookups struct {
-	e         *Engine
-	disclosed agent.Disclosure // what the last Ask sent
-	found     crm.ActivityInfo // the activity a Duplicate answer refers to; zero ID when unknown
-}
+// lookups is the pipeline's window on the cache.
+type lookups struct{ e *Engine }
 
-func (l *lookups) Tracked(ctx context.Context, id string) (bool, error) {
+func (l lookups) Tracked(ctx context.Context, id string) (bool, error) {
 	m, ok, err := l.e.o.Store.MessageByHash(ctx, l.e.o.Store.HashMessageID(id))
 	return ok && (m.State == agent.Tracked || m.State == agent.Pending), err
 }
 
-func (l *lookups) AnyTracked(ctx context.Context, ids []string) (bool, error) {
+func (l lookups) AnyTracked(ctx context.Context, ids []string) (bool, error) {
 	hashes := make([][]byte, 0, len(ids))
 	for _, id := range ids {
 		if h := l.e.o.Store.HashMessageID(id); h != nil {
@@ -232,56 +298,103 @@ func (l *lookups) AnyTracked(ctx context.Context, ids []string) (bool, error) {
 	return l.e.o.Store.AnyTracked(ctx, hashes)
 }
 
-// Ask sends From, To, Cc, Subject and Message-ID, nothing else: for
-// incoming mail as CheckIncomingEmail, for sent mail as an address lookup
-// of the recipients. When the CRM says it holds the message already, the
-// activity is looked up by Message-ID, so the message can be linked to it.
-func (l *lookups) Ask(ctx context.Context, m track.Message) (track.Verdict, error) {
-	c := l.e.sess.get()
-	if l.e.online().Err() != nil || c == nil {
-		return track.Verdict{}, errOffline
+// probe is the first pass's window: the cache, and a question to the CRM
+// that stops the pipeline so the question can join the others.
+type probe struct{ lookups }
+
+func (probe) Ask(context.Context, track.Message) (track.Verdict, error) {
+	return track.Verdict{}, errAsk
+}
+
+// answered is the second pass's window: the cache, and the CRM's answer
+// to this message from the shared $batch.
+type answered struct {
+	lookups
+	ans   *crm.Answer // nil when err is set
+	err   error       // the whole question failed (offline, throttled, ...)
+	asked bool        // the pipeline used the answer
+	found *crm.ActivityInfo
+}
+
+// Ask turns the CRM's answer into the pipeline's verdict. For incoming
+// mail CheckIncomingEmail decides (ShouldDeliver; its reason is kept for
+// the user); for sent mail a recipient that is a CRM contact, account or
+// lead does. Either way a copy the CRM holds already is linked to.
+func (a *answered) Ask(_ context.Context, m track.Message) (track.Verdict, error) {
+	a.asked = true
+	if a.err != nil {
+		return track.Verdict{}, a.err
 	}
-	ctx, cancel := l.e.withNet(ctx)
-	defer cancel()
+	ans := a.ans
+	if ans.Err != nil {
+		return track.Verdict{}, ans.Err
+	}
+	if ans.Existing != nil {
+		found := *ans.Existing
+		a.found = &found
+		return track.Verdict{Duplicate: true, ActivityID: string(found.ID)}, nil
+	}
 	if m.Outgoing {
-		l.disclosed = agent.Disclosure{Key: m.Key, Purpose: "tracking decision", At: l.e.clock.Now(),
-			Fields: []agent.FieldSize{{Name: "To", Bytes: joinedLen(m.To)}, {Name: "Cc", Bytes: joinedLen(m.Cc)}}}
-		parties, err := c.ResolveParties(ctx, append(append([]string(nil), m.To...), m.Cc...))
-		if err != nil {
-			return track.Verdict{}, err
-		}
-		for _, p := range parties {
+		for i, p := range ans.Parties {
+			if i == 0 {
+				continue // the sender is the user
+			}
 			if p.Entity == "contact" || p.Entity == "account" || p.Entity == "lead" {
 				return track.Verdict{Match: true, Detail: p.Entity + " " + p.Name}, nil
 			}
 		}
 		return track.Verdict{}, nil
 	}
-	h := crm.Headers{MessageID: outbox.BracketID(m.MessageID), Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc}
-	l.disclosed = agent.Disclosure{Key: m.Key, Purpose: "tracking decision", At: l.e.clock.Now(), Fields: []agent.FieldSize{
-		{Name: "Message-ID", Bytes: len(h.MessageID)}, {Name: "Subject", Bytes: len(h.Subject)}, {Name: "From", Bytes: len(h.From)},
-		{Name: "To", Bytes: joinedLen(h.To)}, {Name: "Cc", Bytes: joinedLen(h.Cc)}}}
-	res, err := c.CheckIncomingEmail(ctx, h)
-	if err != nil {
-		return track.Verdict{}, err
-	}
+	res := ans.Check
 	switch res.Reason {
 	case crm.ReasonDuplicate:
-		if h.MessageID == "" {
-			return track.Verdict{Duplicate: true}, nil
-		}
-		// The Message-ID alone, already disclosed above.
-		info, ok, err := c.FindEmail(ctx, h.MessageID)
-		if err != nil {
-			return track.Verdict{}, err
-		}
-		if !ok {
-			return track.Verdict{Duplicate: true}, nil // gone meanwhile: the upload links or creates
-		}
-		l.found = info
-		return track.Verdict{Duplicate: true, ActivityID: string(info.ID)}, nil
+		// The copy is someone else's that this user may not read, or was
+		// deleted since: the upload links or creates.
+		return track.Verdict{Duplicate: true}, nil
 	case crm.ReasonInvalidSender:
 		return track.Verdict{Invalid: true}, nil
 	}
-	return track.Verdict{Match: res.ShouldDeliver}, nil
+	v := track.Verdict{Match: res.ShouldDeliver}
+	if res.Reason != crm.ReasonSenderMatch && res.Reason != crm.ReasonNoRecipientMatch {
+		v.Detail = "the CRM says: " + res.Reason.String()
+	}
+	return v, nil
+}
+
+// askCRM sends the questions of the waiting messages in one $batch: From,
+// To, Cc, Subject and Message-ID, nothing else.
+func (e *Engine) askCRM(ctx context.Context, waiting []pendingAsk) ([]crm.Answer, error) {
+	c := e.sess.get()
+	if e.online().Err() != nil || c == nil {
+		return nil, errOffline
+	}
+	ctx, cancel := e.withNet(ctx)
+	defer cancel()
+	qs := make([]crm.Question, len(waiting))
+	for i, pa := range waiting {
+		m := pa.msg
+		qs[i] = crm.Question{Outgoing: m.Outgoing, Headers: crm.Headers{MessageID: outbox.BracketID(m.MessageID),
+			Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc}}
+	}
+	answers, err := c.Ask(ctx, qs)
+	if err == nil && len(answers) != len(qs) {
+		err = &crm.Error{Op: "ask the CRM", Kind: crm.KindBadResponse, Message: "the CRM answered a different number of questions"}
+	}
+	return answers, err
+}
+
+// disclosure is what asking the CRM about m carried: for incoming mail
+// CheckIncomingEmail's fields, for sent mail the addresses to resolve and
+// the Message-ID to find a copy by.
+func disclosure(m track.Message, at time.Time) agent.Disclosure {
+	d := agent.Disclosure{Key: m.Key, Purpose: "tracking decision", At: at}
+	id := outbox.BracketID(m.MessageID)
+	if m.Outgoing {
+		d.Fields = []agent.FieldSize{{Name: "Message-ID", Bytes: len(id)}, {Name: "From", Bytes: len(m.From)},
+			{Name: "To", Bytes: joinedLen(m.To)}, {Name: "Cc", Bytes: joinedLen(m.Cc)}}
+		return d
+	}
+	d.Fields = []agent.FieldSize{{Name: "Message-ID", Bytes: len(id)}, {Name: "Subject", Bytes: len(m.Subject)},
+		{Name: "From", Bytes: len(m.From)}, {Name: "To", Bytes: joinedLen(m.To)}, {Name: "Cc", Bytes: joinedLen(m.Cc)}}
+	return d
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -146,11 +147,17 @@ func TestShutdownMidUpload(t *testing.T) {
 	released := make(chan struct{})
 	t.Cleanup(func() { close(released) }) // before the server's Close, which waits for handlers
 	hang := func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/emails") {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/$batch") {
 			return false
 		}
-		// Read the whole upload, so the server notices the client leave.
-		io.Copy(io.Discard, r.Body)
+		// Read the whole request, so the server notices the client leave.
+		// The upload is the $batch with a change set; the decision's has
+		// GETs only and is answered.
+		body, _ := io.ReadAll(r.Body)
+		if !bytes.Contains(body, []byte("changeset_")) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			return false
+		}
 		select {
 		case uploading <- struct{}{}:
 		default:

@@ -42,7 +42,9 @@ const relearnRetry = 2 * time.Second
 type syncResult struct {
 	gone  []string           // activities deleted in the CRM
 	found []crm.ActivityInfo // activities still there, MessageID replaced by its hash
-	err   error
+	// repaired counts the user's activities found open and completed.
+	repaired int
+	err      error
 }
 
 // syncState is the loop's part about reconciliation.
@@ -76,11 +78,11 @@ func (l *loop) startSync() {
 	}
 	l.sync.running = true
 	l.e.conn.ProbeNow(l.ctx) // the privilege is checked on each sync, too
-	store, done, e := l.e.o.Store, l.sync.done, l.e
+	store, done, e, user := l.e.o.Store, l.sync.done, l.e, l.userID
 	l.g.Go("sync", func(ctx context.Context) error {
 		nctx, cancel := e.withNet(ctx)
 		defer cancel()
-		r := reconcile(nctx, store, c)
+		r := reconcile(nctx, store, c, user)
 		select {
 		case done <- r:
 		case <-ctx.Done():
@@ -89,8 +91,11 @@ func (l *loop) startSync() {
 	})
 }
 
-// reconcile asks the CRM which of the cache's activities still exist.
-func reconcile(ctx context.Context, store *cache.Store, c *crm.HTTPClient) syncResult {
+// reconcile asks the CRM which of the cache's activities still exist, and
+// completes those of the user's that were left open: an older version
+// created an email and marked it completed in two requests, and a crash
+// between them left it open for good.
+func reconcile(ctx context.Context, store *cache.Store, c *crm.HTTPClient, user string) syncResult {
 	ids, err := store.TrackedActivityIDs(ctx)
 	if err != nil {
 		return syncResult{err: err}
@@ -107,6 +112,12 @@ func reconcile(ctx context.Context, store *cache.Store, c *crm.HTTPClient) syncR
 	have := make(map[string]bool, len(infos))
 	for _, in := range infos {
 		have[string(in.ID)] = true
+		if in.Open && user != "" && in.OwnerID == user {
+			if err := c.CompleteEmail(ctx, in.ID, in.Outgoing); err != nil {
+				return syncResult{err: err}
+			}
+			r.repaired++
+		}
 		in.MessageID = string(store.HashMessageID(in.MessageID))
 		r.found = append(r.found, in)
 	}
@@ -140,6 +151,9 @@ func (l *loop) onSync(r syncResult) {
 				l.e.publishItem(itemOf(m, env, ""))
 			}
 		}
+	}
+	if r.repaired > 0 {
+		l.e.log.Info("engine: activities left open were completed", "count", r.repaired)
 	}
 	if len(r.gone) > 0 {
 		l.e.log.Info("engine: activities deleted in the CRM were unlinked", "count", len(r.gone))

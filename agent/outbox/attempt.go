@@ -31,7 +31,8 @@ func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cach
 	}
 	switch a.Kind {
 	case cache.ActionTrack:
-		return w.track(ctx, a, m, user)
+		res := w.tracks(ctx, []cache.Action{a}, user)
+		return res[0].m, res[0].rep, res[0].err
 	case cache.ActionUntrack:
 		m, text, err := w.untrack(ctx, m, user)
 		return m, report{text: text}, err
@@ -39,7 +40,15 @@ func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cach
 		if m.ActivityID == "" {
 			return m, report{text: "Set regarding needs a tracked message; track it first."}, errNotTracked
 		}
-		if err := w.o.CRM.SetRegarding(ctx, crm.ActivityID(m.ActivityID), a.Regarding); err != nil {
+		var err error
+		if a.Regarding == nil && m.Regarding != nil {
+			// The cached link names the lookup to clear, which spares
+			// reading the activity first.
+			err = w.o.CRM.ClearRegarding(ctx, crm.ActivityID(m.ActivityID), m.Regarding.Entity)
+		} else {
+			err = w.o.CRM.SetRegarding(ctx, crm.ActivityID(m.ActivityID), a.Regarding)
+		}
+		if err != nil {
 			return m, report{}, err
 		}
 		m.State, m.Regarding = agent.Tracked, a.Regarding
@@ -48,73 +57,163 @@ func (w *Worker) attempt(ctx context.Context, a cache.Action, user string) (cach
 	return m, report{}, fmt.Errorf("outbox: unknown action kind %d", a.Kind)
 }
 
-// track creates the activity from the message as it is in the Maildir now.
-func (w *Worker) track(ctx context.Context, a cache.Action, m cache.Message, user string) (cache.Message, report, error) {
-	env, err := w.o.Mail.Envelope(a.Key)
-	if errors.Is(err, maildir.ErrGone) {
-		return m, report{text: "The message was moved or deleted before it could be tracked."}, errGone
+// maxTrackBodies bounds the message text of one batch of tracks, well
+// below the request size a CRM accepts (the local CRM's default is 8 MiB).
+const maxTrackBodies = 4 << 20
+
+// tracks creates the activities of acts from the messages as they are in
+// the Maildir now: one $batch with a change set per message. The result
+// has one entry per action, in order.
+func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) []attempted {
+	res := make([]attempted, len(acts))
+	type ready struct {
+		at int
+		e  crm.Email
+	}
+	var (
+		batch []ready
+		addrs []string
+		bytes int
+	)
+	for i, a := range acts {
+		m, ok, err := w.o.Store.Message(ctx, a.Key)
+		if err != nil {
+			res[i] = attempted{err: fmt.Errorf("outbox: read message row: %w", err)}
+			continue
+		}
+		if !ok {
+			m = cache.Message{Key: a.Key}
+		}
+		res[i].m = m
+		if len(batch) > 0 && bytes >= maxTrackBodies {
+			// Too much text for one request already: this one waits for
+			// the next read of the queue, without counting as an attempt.
+			res[i].err = errLater
+			continue
+		}
+		e, rep, err := w.prepare(a, m)
+		res[i].rep, res[i].err = rep, err
+		if err != nil {
+			continue
+		}
+		bytes += len(e.Body)
+		batch = append(batch, ready{i, e})
+		addrs = append(addrs, e.From.Address)
+		for _, p := range e.To {
+			addrs = append(addrs, p.Address)
+		}
+		for _, p := range e.Cc {
+			addrs = append(addrs, p.Address)
+		}
+	}
+	if len(batch) == 0 {
+		return res
+	}
+	fail := func(err error) []attempted {
+		for _, r := range batch {
+			res[r.at].err = err
+		}
+		return res
+	}
+	// The decision resolved these addresses moments ago; the client
+	// remembers that, so this sends nothing for messages it decided.
+	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
+	if err != nil {
+		return fail(err)
+	}
+	emails := make([]crm.Email, len(batch))
+	n := 0
+	for i, r := range batch {
+		e := r.e
+		e.From = parties[n]
+		n++
+		e.To = parties[n : n+len(e.To)]
+		n += len(e.To)
+		e.Cc = parties[n : n+len(e.Cc)]
+		n += len(e.Cc)
+		emails[i] = e
+	}
+	done, err := w.o.CRM.TrackEmails(ctx, emails)
+	if err == nil && len(done) != len(emails) {
+		err = &crm.Error{Op: "track emails", Kind: crm.KindBadResponse, Message: "the CRM answered a different number of emails"}
 	}
 	if err != nil {
-		return m, report{text: "The message could not be read: " + err.Error()}, err
+		return fail(err)
+	}
+	for i, r := range batch {
+		at := &res[r.at]
+		t := done[i]
+		if t.Err != nil && t.Info.ID == "" {
+			at.err = t.Err
+			continue
+		}
+		if t.Err != nil {
+			w.o.Logger.Warn("outbox: activity created but not completed", "err", t.Err)
+		}
+		m := at.m
+		// The reason stays the decision's ("sender is in the CRM", "tracked
+		// by you"): it is the answer to "why is this tracked?".
+		m.State = agent.Tracked
+		if m.Reason == 0 {
+			m.Reason = int(track.ReasonTrackedByUser)
+		}
+		m.ActivityID = string(t.Info.ID)
+		m.OwnedByMe = t.Created || (user != "" && t.Info.OwnerID == user)
+		m.Regarding = t.Info.Regarding
+		at.m = m
+		at.rep.sent = sentFields(emails[i])
+		if !t.Created {
+			at.rep.text = "Already in the CRM; linked to the existing copy."
+		}
+	}
+	return res
+}
+
+// errLater leaves an action in the queue as it is, still due, when it did
+// not fit in this batch: the next read of the queue takes it.
+var errLater = errors.New("outbox: waits for the next batch")
+
+// prepare reads the message for a track: its headers, and its text, which
+// leaves the device only now that it is being tracked.
+func (w *Worker) prepare(a cache.Action, m cache.Message) (crm.Email, report, error) {
+	gone := report{text: "The message was moved or deleted before it could be tracked."}
+	env, err := w.o.Mail.Envelope(a.Key)
+	if errors.Is(err, maildir.ErrGone) {
+		return crm.Email{}, gone, errGone
+	}
+	if err != nil {
+		return crm.Email{}, report{text: "The message could not be read: " + err.Error()}, err
 	}
 	body, truncated, err := w.readBody(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
-		return m, report{text: "The message was moved or deleted before it could be tracked."}, errGone
+		return crm.Email{}, gone, errGone
 	}
 	if err != nil {
-		return m, report{text: "The message could not be read: " + err.Error()}, err
+		return crm.Email{}, report{text: "The message could not be read: " + err.Error()}, err
 	}
 	if truncated {
 		w.o.Logger.Info("outbox: body cut to the size limit", "key", string(a.Key))
 	}
-	addrs := []string{env.From.Addr}
+	e := crm.Email{
+		ID:         idemGUID(a.IdemKey),
+		MessageID:  BracketID(env.MessageID),
+		Subject:    env.Subject,
+		Body:       body,
+		Outgoing:   w.o.Outgoing(m.Folder),
+		From:       crm.Party{Address: env.From.Addr},
+		Regarding:  a.Regarding,
+		ReceivedAt: m.ReceivedAt,
+	}
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = env.Date
+	}
 	for _, x := range env.To {
-		addrs = append(addrs, x.Addr)
+		e.To = append(e.To, crm.Party{Address: x.Addr})
 	}
 	for _, x := range env.Cc {
-		addrs = append(addrs, x.Addr)
+		e.Cc = append(e.Cc, crm.Party{Address: x.Addr})
 	}
-	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
-	if err != nil {
-		return m, report{env: &env}, err
-	}
-	e := crm.Email{
-		ID:        idemGUID(a.IdemKey),
-		MessageID: BracketID(env.MessageID),
-		Subject:   env.Subject,
-		Body:      body,
-		Outgoing:  w.o.Outgoing(m.Folder),
-		From:      parties[0],
-		To:        parties[1 : 1+len(env.To)],
-		Cc:        parties[1+len(env.To):],
-		Regarding: a.Regarding,
-	}
-	if env.InReplyTo != "" {
-		e.InReplyTo = BracketID(env.InReplyTo)
-	}
-	info, created, err := w.o.CRM.CreateEmail(ctx, e)
-	if err != nil && info.ID == "" {
-		return m, report{env: &env}, err
-	}
-	// Created but not marked completed: the activity exists and is
-	// recorded; state can be fixed in the CRM, a second copy cannot.
-	if err != nil {
-		w.o.Logger.Warn("outbox: activity created but left open", "err", err)
-	}
-	// The reason stays the decision's ("sender is in the CRM", "tracked by
-	// you"): it is the answer to "why is this tracked?".
-	m.State = agent.Tracked
-	if m.Reason == 0 {
-		m.Reason = int(track.ReasonTrackedByUser)
-	}
-	m.ActivityID = string(info.ID)
-	m.OwnedByMe = created || (user != "" && info.OwnerID == user)
-	m.Regarding = info.Regarding
-	text := ""
-	if !created {
-		text = "Already in the CRM; linked to the existing copy."
-	}
-	return m, report{text: text, sent: sentFields(e), env: &env}, nil
+	return e, report{env: &env}, nil
 }
 
 // sentFields lists what a track uploads, with sizes, for the "what was

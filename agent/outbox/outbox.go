@@ -43,9 +43,10 @@ type Mail interface {
 // CRM is what replaying actions needs of the CRM; *crm.HTTPClient implements it.
 type CRM interface {
 	ResolveParties(ctx context.Context, addrs []string) ([]crm.Party, error)
-	CreateEmail(ctx context.Context, e crm.Email) (crm.ActivityInfo, bool, error)
+	TrackEmails(ctx context.Context, es []crm.Email) ([]crm.Tracked, error)
 	Activity(ctx context.Context, id crm.ActivityID) (crm.ActivityInfo, error)
 	SetRegarding(ctx context.Context, id crm.ActivityID, r *agent.RecordRef) error
+	ClearRegarding(ctx context.Context, id crm.ActivityID, current string) error
 	DeleteActivity(ctx context.Context, id crm.ActivityID) error
 	UserName(ctx context.Context, userID string) (string, error)
 }
@@ -184,6 +185,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// dueBatch is how many due actions one read of the queue takes. Tracks
+// among them go to the CRM together (trackBatch at a time), so a backlog
+// costs a request per batch rather than per message.
+const dueBatch = 64
+
 // drain runs every due action while not paused and returns when the next
 // one is due (zero: nothing queued, or paused).
 func (w *Worker) drain(ctx context.Context) (time.Time, error) {
@@ -194,7 +200,7 @@ func (w *Worker) drain(ctx context.Context) (time.Time, error) {
 		if paused {
 			return time.Time{}, nil
 		}
-		due, err := w.o.Store.Due(ctx, w.o.Clock.Now(), 16)
+		due, err := w.o.Store.Due(ctx, w.o.Clock.Now(), dueBatch)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -205,8 +211,8 @@ func (w *Worker) drain(ctx context.Context) (time.Time, error) {
 			}
 			return next, nil
 		}
-		for _, a := range due {
-			if err := w.one(ctx, a, user); err != nil {
+		for _, run := range runs(due) {
+			if err := w.run(ctx, run, user); err != nil {
 				return time.Time{}, err
 			}
 			if ctx.Err() != nil {
@@ -216,8 +222,29 @@ func (w *Worker) drain(ctx context.Context) (time.Time, error) {
 	}
 }
 
-// one attempts a single action and records its outcome.
-func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
+// runs splits due actions, in queue order, into the groups sent to the
+// CRM together: consecutive tracks of distinct messages, bounded in count
+// and in body bytes by trackEmails; every other action alone.
+func runs(due []cache.Action) [][]cache.Action {
+	var out [][]cache.Action
+	for i := 0; i < len(due); {
+		j := i + 1
+		if due[i].Kind == cache.ActionTrack {
+			seen := map[agent.MessageKey]bool{due[i].Key: true}
+			for j < len(due) && due[j].Kind == cache.ActionTrack && !seen[due[j].Key] {
+				seen[due[j].Key] = true
+				j++
+			}
+		}
+		out = append(out, due[i:j])
+		i = j
+	}
+	return out
+}
+
+// run attempts a group of actions as one unit of work and records the
+// outcome of each.
+func (w *Worker) run(ctx context.Context, acts []cache.Action, user string) error {
 	actx, cancel := context.WithTimeout(ctx, w.o.Timeout)
 	w.mu.Lock()
 	if w.paused {
@@ -227,24 +254,51 @@ func (w *Worker) one(ctx context.Context, a cache.Action, user string) error {
 	}
 	w.cancel = cancel
 	w.mu.Unlock()
-	m, rep, err := w.attempt(actx, a, user)
+	var res []attempted
+	if acts[0].Kind == cache.ActionTrack {
+		res = w.tracks(actx, acts, user)
+	} else {
+		m, rep, err := w.attempt(actx, acts[0], user)
+		res = []attempted{{m, rep, err}}
+	}
+	aerr := actx.Err()
 	cancel()
 	w.mu.Lock()
 	w.cancel = nil
 	paused := w.paused
 	w.mu.Unlock()
+	for i, a := range acts {
+		if err := w.record(ctx, a, res[i], paused && aerr != nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	out := Outcome{Action: a, Message: m, Text: rep.text, Err: err, Sent: rep.sent, Envelope: rep.env}
+// attempted is what one attempt at an action produced.
+type attempted struct {
+	m   cache.Message
+	rep report
+	err error
+}
+
+// record stores the outcome of one attempt: done, rescheduled or given up.
+// switchedOff says the user paused the worker while it was under way.
+func (w *Worker) record(ctx context.Context, a cache.Action, at attempted, switchedOff bool) error {
+	m, err := at.m, at.err
+	out := Outcome{Action: a, Message: m, Text: at.rep.text, Err: err, Sent: at.rep.sent, Envelope: at.rep.env}
 	switch {
 	case ctx.Err() != nil:
 		return nil // shutting down: the row stays queued as it was
+	case errors.Is(err, errLater):
+		return nil // did not fit in the batch: still due, untouched
 	case err == nil:
 		out.Final = true
 		if err := w.o.Store.Complete(ctx, a.ID, m); err != nil {
 			return fmt.Errorf("outbox: record result: %w", err)
 		}
 		w.o.Report(ctx, nil)
-	case paused && actx.Err() != nil:
+	case switchedOff:
 		return nil // switched off mid-request: not a failure, not an attempt
 	case retryable(err):
 		wait := w.o.Backoff.Delay(a.Attempts)

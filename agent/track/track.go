@@ -223,7 +223,7 @@ func Decide(ctx context.Context, p Policy, l Lookups, m Message) (Decision, erro
 	case v.Match:
 		return Decision{Action: Track, Reason: ReasonSenderInCRM, Detail: v.Detail}, nil
 	}
-	return Decision{Action: Skip, Reason: ReasonNoCRMMatch}, nil
+	return Decision{Action: Skip, Reason: ReasonNoCRMMatch, Detail: v.Detail}, nil
 }
 
 // counterparties are the addresses that make a message CRM-relevant: the
