@@ -32,6 +32,7 @@ Usage:
   crmsync                         start the tray app (first start shows sign-in)
   crmsync --demo                  start with a built-in local CRM and demo data
   crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo] [--auth entra|adfs]
+      [--app all|sales|service|none] [--limit-requests N --limit-window DURATION]
                                   run the local CRM server
   crmsync agent --crm URL --maildir DIR [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]
                                   run the tracking engine without a window; with no

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -65,6 +66,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"localcrm", "serve"}, ExitUsage, "--data DIR is required", ""},
 		{[]string{"localcrm", "serve", "--data", "x", "extra"}, ExitUsage, `unexpected argument "extra"`, ""},
 		{[]string{"localcrm", "serve", "--bogus"}, ExitUsage, "flag provided but not defined", ""},
+		{[]string{"localcrm", "serve", "--data", "x", "--app", "marketing"}, ExitUsage, `--app must be all, sales, service or none, not "marketing"`, ""},
+		{[]string{"localcrm", "serve", "--data", "x", "--limit-window", "10ms"}, ExitUsage, "--limit-window at least 1s", ""},
 	}
 	for _, tt := range tests {
 		code, out, errs := run(t, tt.args...)
@@ -87,17 +90,17 @@ func TestLocalCRMRefusesRemoteListen(t *testing.T) {
 	}
 }
 
-// TestLocalCRMServeDemo starts "crmsync localcrm serve --seed demo" as a
-// user would and speaks raw HTTP to it, checking the shapes Dataverse
-// documents.
-func TestLocalCRMServeDemo(t *testing.T) {
-	dir := t.TempDir()
+// serveLocalCRM runs "crmsync localcrm serve" on a loopback port with its
+// data in dir and further args, as a user would, until the test ends, and
+// returns its URL.
+func serveLocalCRM(t *testing.T, dir string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"localcrm", "serve", "--listen", "127.0.0.1:0", "--data", dir, "--seed", "demo"},
+		done <- Main(ctx, append([]string{"localcrm", "serve", "--listen", "127.0.0.1:0", "--data", dir}, args...),
 			Stdio{In: strings.NewReader(""), Out: pw, Err: &errb})
 		pw.Close()
 	}()
@@ -121,6 +124,15 @@ func TestLocalCRMServeDemo(t *testing.T) {
 	if base == "" {
 		t.Fatalf("ready line %q names no loopback URL", lines.Text())
 	}
+	return base
+}
+
+// TestLocalCRMServeDemo starts "crmsync localcrm serve --seed demo" as a
+// user would and speaks raw HTTP to it, checking the shapes Dataverse
+// documents.
+func TestLocalCRMServeDemo(t *testing.T) {
+	dir := t.TempDir()
+	base := serveLocalCRM(t, dir, "--seed", "demo")
 	api := base + "/api/data/v9.2/"
 
 	token := func(user, pw string) string {
@@ -184,11 +196,19 @@ func TestLocalCRMServeDemo(t *testing.T) {
 	}
 	contactID, _ := rows[0].(map[string]any)["contactid"].(string)
 
-	body := `{"subject":"Quote","description":"Hello","messageid":"<demo-1@example.com>","directioncode":false,` +
-		`"regardingobjectid_contact_email@odata.bind":"/contacts(` + contactID + `)",` +
-		`"email_activity_parties":[{"partyid_contact@odata.bind":"/contacts(` + contactID + `)","participationtypemask":1},` +
-		`{"addressused":"someone@unknown.example","participationtypemask":2}]}`
-	resp, _ = call(alice, "POST", "emails", body)
+	// The sender of an email can be a user or a queue only (the targets
+	// of "from" in Microsoft's email reference): a contact goes by address.
+	sender := func(party string) string {
+		return `{"subject":"Quote","description":"Hello","messageid":"<demo-1@example.com>","directioncode":false,` +
+			`"regardingobjectid_contact_email@odata.bind":"/contacts(` + contactID + `)",` +
+			`"email_activity_parties":[` + party + `,` +
+			`{"addressused":"someone@unknown.example","participationtypemask":2}]}`
+	}
+	if resp, e := call(alice, "POST", "emails", sender(`{"partyid_contact@odata.bind":"/contacts(`+contactID+`)","participationtypemask":1}`)); resp.StatusCode != 400 ||
+		!strings.Contains(fmt.Sprint(e["error"]), "sender of an email can be a user or a queue") {
+		t.Errorf("a contact as sender: %d %v; want 400 saying a sender is a user or a queue", resp.StatusCode, e)
+	}
+	resp, _ = call(alice, "POST", "emails", sender(`{"addressused":"maria.campbell@contoso.example","participationtypemask":1}`))
 	entity := resp.Header.Get("OData-EntityId")
 	if resp.StatusCode != 204 || !regexp.MustCompile(`^`+regexp.QuoteMeta(api)+`emails\([0-9a-f-]{36}\)$`).MatchString(entity) {
 		t.Fatalf("create email: %d, OData-EntityId %q", resp.StatusCode, entity)
@@ -219,6 +239,52 @@ func TestLocalCRMServeDemo(t *testing.T) {
 	})
 	if len(dbs) > 0 {
 		t.Errorf("files readable by others in the data directory: %v", dbs)
+	}
+}
+
+// TestLocalCRMServeLimitsAndApp: --limit-requests and --limit-window set
+// the service protection a user meets, and --app which optional tables
+// exist; a missing table answers as Dataverse answers an unknown one.
+func TestLocalCRMServeLimitsAndApp(t *testing.T) {
+	base := serveLocalCRM(t, t.TempDir(), "--seed", "demo", "--app", "none", "--limit-requests", "3", "--limit-window", "1m")
+	resp, err := http.PostForm(base+"/oauth2/v2.0/token", url.Values{"grant_type": {"password"}, "client_id": {"crmsync"},
+		"username": {"alice@demo.local"}, "password": {"demo-alice"}, "scope": {base + "/user_impersonation"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	get := func(path string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", base+"/api/data/v9.2/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := get("opportunities?$select=name"); resp.StatusCode != 404 || !strings.Contains(body, "0x80060888") ||
+		!strings.Contains(body, "Resource not found for the segment 'opportunities'") {
+		t.Errorf("opportunities with --app none: %d %s; want Dataverse's 404 for an unknown entity set", resp.StatusCode, body)
+	}
+	for i, want := range []string{"1", "0"} {
+		resp, body := get("contacts?$select=fullname&$top=1")
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i+2, resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("x-ms-ratelimit-burst-remaining-xrm-requests"); got != want {
+			t.Errorf("request %d: burst remaining %q, want %q", i+2, got, want)
+		}
+	}
+	resp, body := get("contacts?$select=fullname&$top=1")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(body, "Number of requests exceeded the limit of 3 over time window of 60 seconds.") {
+		t.Errorf("fourth request in the window: %d, Retry-After %q, %s; want 429 with Dataverse's message", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 }
 

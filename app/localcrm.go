@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"crmsync/agent/crm/localcrm"
 )
@@ -12,7 +13,7 @@ import (
 // runLocalCRM implements "crmsync localcrm serve".
 func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprintln(io.Err, "usage: crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo] [--auth entra|adfs]")
+		fmt.Fprintln(io.Err, "usage: crmsync localcrm serve --listen 127.0.0.1:8555 --data DIR [--seed demo] [--auth entra|adfs] [--app all|sales|service|none] [--limit-requests N --limit-window DURATION]")
 		return ExitUsage
 	}
 	fs := newFlagSet("localcrm serve", io)
@@ -23,12 +24,25 @@ func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	cert := fs.String("tls-cert", "", "TLS certificate file (PEM) for serving https")
 	key := fs.String("tls-key", "", "TLS private key file (PEM) for serving https")
 	auth := fs.String("auth", localcrm.AuthEntra, `how users sign in: "entra" (Microsoft Entra ID) or "adfs" (AD FS)`)
+	app := fs.String("app", localcrm.AppAll, `which Dynamics 365 apps the environment has, and so its optional tables: "all", "sales" (opportunities, leads), "service" (cases) or "none"`)
+	limitReq := fs.Int("limit-requests", localcrm.DefaultRateLimit, "service protection: Web API requests one user may send per --limit-window")
+	limitWin := fs.Duration("limit-window", localcrm.DefaultRateWindow, "service protection: the sliding window of --limit-requests and of the execution-time limit")
 	verbose := fs.Bool("v", false, "log every request")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if *data == "" {
 		fmt.Fprintln(io.Err, "crmsync localcrm serve: --data DIR is required: the directory where the CRM keeps its database")
+		return ExitUsage
+	}
+	if *limitReq < 1 || *limitWin < time.Second {
+		fmt.Fprintln(io.Err, "crmsync localcrm serve: --limit-requests must be at least 1 and --limit-window at least 1s (for example --limit-requests 600 --limit-window 30s)")
+		return ExitUsage
+	}
+	switch *app {
+	case localcrm.AppAll, localcrm.AppSales, localcrm.AppService, localcrm.AppNone:
+	default:
+		fmt.Fprintf(io.Err, "crmsync localcrm serve: --app must be all, sales, service or none, not %q\n", *app)
 		return ExitUsage
 	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
@@ -38,6 +52,7 @@ func runLocalCRM(ctx context.Context, args []string, io Stdio) int {
 	err := localcrm.Serve(ctx, localcrm.ServeOptions{
 		Listen: *listen, DataDir: *data, Seed: *seed,
 		AllowRemote: *remote, TLSCert: *cert, TLSKey: *key, Auth: *auth,
+		Server: localcrm.Options{RateLimit: *limitReq, RateWindow: *limitWin, App: *app},
 		Logger: newLogger(io.Err, *verbose),
 		Ready: func(url string) {
 			fmt.Fprintf(io.Out, "local CRM listening on %s (Web API at %s/api/data/v9.2/)\n", url, url)
