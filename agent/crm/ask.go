@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -12,12 +13,24 @@ import (
 type Question struct {
 	Headers  Headers // From, To, Cc, Subject, Message-ID
 	Outgoing bool    // mail the user sent: no CheckIncomingEmail; the recipients decide
+	// Known are parties the caller knows already, typically the signed-in
+	// user as a system user: they are used, and remembered for the track
+	// that follows, without asking.
+	Known []Party
+	// OwnDomains are the mail domains of the user's organisation, lower
+	// case. A sender outside them is no CRM user, so it is not looked up:
+	// a sender binds a user or a queue only, and the lookup would cost a
+	// query for the many messages from outside. Empty looks every sender up.
+	OwnDomains []string
 }
 
 // Answer is the CRM's answer to one Question.
 type Answer struct {
-	Check    CheckResult   // zero for Outgoing questions
-	Parties  []Party       // From, then each To, then each Cc, resolved where a record matches (same rules as ResolveParties)
+	Check CheckResult // zero for Outgoing questions
+	// Parties are From, then each To, then each Cc, resolved where a record
+	// matches (as ResolveParties does); From as a sender: a system user, or
+	// unresolved, since a sender binds a user or a queue only.
+	Parties  []Party
 	Existing *ActivityInfo // the activity that already carries the Message-ID (anyone's), nil when none
 	Err      error         // this question's own failure; nil when answered
 }
@@ -30,25 +43,33 @@ const midChunk = 20
 // ActivityInfo.
 const emailSelect = "activityid,messageid,_ownerid_value,_regardingobjectid_value,statecode,directioncode"
 
-// Ask answers many questions with one $batch of GETs: CheckIncomingEmail per incoming message, the party resolution of all their addresses, and the duplicate check by Message-ID.
+// Ask answers many questions with one $batch of GETs: CheckIncomingEmail
+// per received message, the party resolution of their addresses, and for
+// sent mail the duplicate check by Message-ID (for received mail,
+// CheckIncomingEmail's Duplicate reason is that check).
 //
-// Resolution is merged across the questions (one GET per table per 20
-// addresses) and the duplicate check asks for 20 Message-IDs per GET.
-// What was resolved or found is remembered for two minutes, so the
-// ResolveParties and TrackEmails that follow a decision send no GET for
-// it. A failure of the whole batch is returned; one part's failure goes
-// into the Err of each Answer that needed it.
+// Recipients are resolved across the questions in one GET per table per
+// 20 addresses; senders against system users only; the duplicate check
+// asks for 20 Message-IDs per GET. What was resolved or found is
+// remembered for two minutes, so the TrackEmails that follows a decision
+// sends no GET for it. A failure of the whole batch is returned; one
+// part's failure goes into the Err of each Answer that needed it.
 func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 	const op = "ask the CRM"
 	out := make([]Answer, len(qs))
 	valid := make([]bool, len(qs))
 	var items []batchItem
 	checkItem := make([]int, len(qs)) // item index of each question's check; -1 for none
-	var addrs, mids []string
-	seenAddr, seenMid := map[string]bool{}, map[string]bool{}
-	k := known{parties: map[string]Party{}, msgs: map[string]*ActivityInfo{}}
+	var addrs, senders, mids []string
+	seenAddr, seenSender, seenMid := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	k := known{parties: map[string]Party{}, senders: map[string]Party{}, msgs: map[string]*ActivityInfo{}}
 	for i, q := range qs {
 		checkItem[i] = -1
+		for _, p := range q.Known {
+			if p.Resolved() {
+				c.memo.putParty(p.Address, p)
+			}
+		}
 		h := q.Headers
 		if h.MessageID == "" || len(h.MessageID) > messageIDMax {
 			out[i].Err = &Error{Op: op, Kind: KindBadRequest, Message: "the Message-ID is empty or longer than 320 characters"}
@@ -59,7 +80,7 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 			checkItem[i] = len(items)
 			items = append(items, batchItem{ops: []batchOp{{name: "check incoming email", method: http.MethodGet, path: checkPath(h)}}})
 		}
-		for _, a := range questionAddrs(h) {
+		for _, a := range questionAddrs(h)[1:] {
 			if addrKey(a) == "" || seenAddr[addrKey(a)] {
 				continue
 			}
@@ -70,7 +91,18 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 				addrs = append(addrs, addrKey(a))
 			}
 		}
-		if mk := midKey(h.MessageID); !seenMid[mk] {
+		if a := addrKey(h.From); a != "" && !seenSender[a] {
+			seenSender[a] = true
+			if outside(a, q.OwnDomains) {
+				k.senders[a] = Party{}
+				c.memo.putSender(a, Party{}) // the track need not look either
+			} else if p, ok := c.memo.sender(a); ok {
+				k.senders[a] = p
+			} else {
+				senders = append(senders, a)
+			}
+		}
+		if mk := midKey(h.MessageID); q.Outgoing && !seenMid[mk] {
 			seenMid[mk] = true
 			if info, ok := c.memo.message(h.MessageID); ok {
 				k.msgs[mk] = info
@@ -79,7 +111,10 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 			}
 		}
 	}
-	res := c.resolveItems(addrs, &items)
+	// A sender who is a recipient too is resolved in full, which answers
+	// for the sender as well.
+	senders = slices.DeleteFunc(senders, func(a string) bool { return seenAddr[a] })
+	res := c.resolveItems(addrs, senders, &items)
 	dup := c.findItems(mids, &items)
 	if len(items) == 0 {
 		k.fill(qs, valid, out)
@@ -89,7 +124,7 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range qs {
+	for i, q := range qs {
 		if ci := checkItem[i]; ci >= 0 {
 			a := answers[ci][0]
 			if a.err != nil {
@@ -97,6 +132,10 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 				continue
 			}
 			out[i].Check, out[i].Err = decodeCheck("check incoming email", a.response())
+			if out[i].Err == nil && out[i].Check.Reason != ReasonDuplicate {
+				// The CRM holds no copy: the track need not look again.
+				c.memo.putMessage(q.Headers.MessageID, nil)
+			}
 		}
 	}
 	res.collect(ctx, c, answers, &k)
@@ -105,9 +144,20 @@ func (c *HTTPClient) Ask(ctx context.Context, qs []Question) ([]Answer, error) {
 	return out, nil
 }
 
+// outside reports whether addr's domain is none of domains (and domains
+// are given).
+func outside(addr string, domains []string) bool {
+	if len(domains) == 0 {
+		return false
+	}
+	i := strings.LastIndexByte(addr, '@')
+	return i >= 0 && !slices.Contains(domains, addr[i+1:])
+}
+
 // known is what one Ask learned or remembered, by lower-case key.
 type known struct {
-	parties map[string]Party
+	parties map[string]Party // resolved in full
+	senders map[string]Party // resolved as senders only (system users)
 	addrErr map[string]error
 	msgs    map[string]*ActivityInfo // present with nil: the CRM holds no such message
 	midErr  map[string]error
@@ -125,9 +175,17 @@ func (k known) fill(qs []Question, valid []bool, out []Answer) {
 				out[i].Err = err
 			}
 		}
-		for _, a := range questionAddrs(q.Headers) {
+		for n, a := range questionAddrs(q.Headers) {
 			p := Party{Address: a}
-			if r, ok := k.parties[addrKey(a)]; ok {
+			r, ok := k.parties[addrKey(a)]
+			if n == 0 {
+				if ok && r.Entity != "systemuser" {
+					r = Party{} // a sender binds a user or a queue only
+				} else if !ok {
+					r, ok = k.senders[addrKey(a)]
+				}
+			}
+			if ok {
 				p.Entity, p.ID = r.Entity, r.ID
 			} else if err := k.addrErr[addrKey(a)]; err != nil {
 				setErr(err)
@@ -160,22 +218,28 @@ type resolution struct {
 }
 
 type resolveChunk struct {
-	r     resolver
-	addrs []string // lower-case keys
-	item  int      // index of its GET in the batch
+	r      resolver
+	addrs  []string // lower-case keys
+	item   int      // index of its GET in the batch
+	sender bool     // resolved as senders: system users only
 }
 
-// resolveItems adds one GET per table per 20 addresses to items.
-func (c *HTTPClient) resolveItems(addrs []string, items *[]batchItem) *resolution {
+// resolveItems adds to items one GET per table per 20 recipient
+// addresses, and one GET of system users per 20 sender addresses.
+func (c *HTTPClient) resolveItems(addrs, senders []string, items *[]batchItem) *resolution {
 	res := &resolution{}
-	for start := 0; start < len(addrs); start += maxResolveAddrs {
-		chunk := addrs[start:min(start+maxResolveAddrs, len(addrs))]
-		for _, r := range resolvers {
-			res.chunks = append(res.chunks, resolveChunk{r, chunk, len(*items)})
-			*items = append(*items, batchItem{ops: []batchOp{{name: "resolve addresses in " + r.set, method: http.MethodGet,
-				path: r.path(chunk), header: preferHeader(resolvePageSize, false)}}})
+	add := func(list []string, tables []resolver, sender bool) {
+		for start := 0; start < len(list); start += maxResolveAddrs {
+			chunk := list[start:min(start+maxResolveAddrs, len(list))]
+			for _, r := range tables {
+				res.chunks = append(res.chunks, resolveChunk{r, chunk, len(*items), sender})
+				*items = append(*items, batchItem{ops: []batchOp{{name: "resolve addresses in " + r.set, method: http.MethodGet,
+					path: r.path(chunk)}}})
+			}
 		}
 	}
+	add(addrs, resolvers, false)
+	add(senders, resolvers[:1], true)
 	return res
 }
 
@@ -217,6 +281,11 @@ func (res *resolution) collect(ctx context.Context, c *HTTPClient, answers [][]b
 					p.Entity, p.ID = r.entity, m.id
 					break
 				}
+			}
+			if ch.sender {
+				k.senders[a] = p
+				c.memo.putSender(a, p)
+				continue
 			}
 			k.parties[a] = p
 			c.memo.putParty(a, p)

@@ -50,7 +50,7 @@ func TestEncodeBatchShape(t *testing.T) {
 	}
 	want := "--batch_B\r\n" +
 		"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
-		"GET /api/data/v9.2/emails?$select=subject HTTP/1.1\r\nAccept: application/json\r\nPrefer: odata.maxpagesize=5\r\n\r\n\r\n" +
+		"GET /api/data/v9.2/emails?$select=subject HTTP/1.1\r\nPrefer: odata.maxpagesize=5\r\n\r\n\r\n" +
 		"--batch_B\r\n" +
 		"Content-Type: multipart/mixed; boundary=\"changeset_C\"\r\n\r\n" +
 		"--changeset_C\r\n" +

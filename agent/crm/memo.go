@@ -23,11 +23,15 @@ type memo struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	addrs *lru // lower-case address -> Party (Entity and ID only)
-	mids  *lru // lower-case Message-ID -> *ActivityInfo (nil: absent)
+	// senders holds addresses resolved as senders only: against system
+	// users (a sender binds a user or a queue, nothing else), so a miss
+	// there says nothing about contacts or accounts.
+	senders *lru
+	mids    *lru // lower-case Message-ID -> *ActivityInfo (nil: absent)
 }
 
 func newMemo(now func() time.Time) *memo {
-	return &memo{now: now, addrs: newLRU(memoMax), mids: newLRU(memoMax)}
+	return &memo{now: now, addrs: newLRU(memoMax), senders: newLRU(memoMax), mids: newLRU(memoMax)}
 }
 
 // addrKey is how an address is compared: the CRM compares strings
@@ -58,6 +62,37 @@ func (m *memo) putParty(addr string, p Party) {
 	}
 	m.mu.Lock()
 	m.addrs.put(k, Party{Entity: p.Entity, ID: p.ID}, m.now().Add(memoTTL))
+	m.mu.Unlock()
+}
+
+// sender returns what addr is remembered to be as a sender: a system user,
+// or unresolved. A full resolution answers this too.
+func (m *memo) sender(addr string) (Party, bool) {
+	if p, ok := m.party(addr); ok {
+		if p.Entity != "systemuser" {
+			p.Entity, p.ID = "", ""
+		}
+		return p, true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.senders.get(addrKey(addr), m.now())
+	if !ok {
+		return Party{}, false
+	}
+	p := v.(Party)
+	p.Address = addr
+	return p, true
+}
+
+// putSender remembers what addr resolved to among system users.
+func (m *memo) putSender(addr string, p Party) {
+	k := addrKey(addr)
+	if k == "" {
+		return
+	}
+	m.mu.Lock()
+	m.senders.put(k, Party{Entity: p.Entity, ID: p.ID}, m.now().Add(memoTTL))
 	m.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,8 +34,9 @@ func (c *HTTPClient) CreateEmail(ctx context.Context, e Email) (info ActivityInf
 
 // TrackEmails creates each email with its parties and regarding link and completes it in one change set (POST, then PATCH of its state through $1), all change sets in one $batch. An email whose Message-ID the CRM holds already is linked, not created.
 //
-// The duplicate check by Message-ID runs first, as GETs in one batch, for
-// every Message-ID that Ask has not just answered. A change set refused
+// Parties left unresolved are resolved (a sender against system users,
+// recipients in full) and the duplicate check by Message-ID runs first,
+// as GETs in one batch, for what Ask has not just answered. A change set refused
 // because Email.ID exists already is our own earlier attempt whose answer
 // was lost: that record is read, and completed if it was left open. The
 // result has one Tracked per email, in order; a failure of a whole batch
@@ -42,18 +44,26 @@ func (c *HTTPClient) CreateEmail(ctx context.Context, e Email) (info ActivityInf
 func (c *HTTPClient) TrackEmails(ctx context.Context, es []Email) ([]Tracked, error) {
 	const op = "track emails"
 	out := make([]Tracked, len(es))
+	es = slices.Clone(es)
+	k, err := c.lookUp(ctx, op, es)
+	if err != nil {
+		return nil, err
+	}
 	bodies := make([]map[string]any, len(es))
 	leader := make([]int, len(es)) // index of the first email with the same Message-ID
 	firstOf := map[string]int{}
-	var unknown []string
-	msgs := map[string]*ActivityInfo{}
+	msgs, failed := k.msgs, k.midErr
 	for i, e := range es {
 		leader[i] = -1
 		if e.MessageID == "" {
 			out[i].Err = &Error{Op: "create email", Kind: KindBadRequest, Message: "a Message-ID is required to track a message exactly once"}
 			continue
 		}
-		body, err := emailBody(e)
+		if err := k.resolve(&es[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		body, err := emailBody(es[i])
 		if err != nil {
 			out[i].Err = &Error{Op: "create email", Kind: KindBadRequest, Message: err.Error()}
 			continue
@@ -65,15 +75,6 @@ func (c *HTTPClient) TrackEmails(ctx context.Context, es []Email) ([]Tracked, er
 		}
 		firstOf[mk] = i
 		bodies[i] = body
-		if info, known := c.memo.message(e.MessageID); known {
-			msgs[mk] = info
-		} else {
-			unknown = append(unknown, e.MessageID)
-		}
-	}
-	failed, err := c.findMessages(ctx, op, unknown, msgs)
-	if err != nil {
-		return nil, err
 	}
 	var items []batchItem
 	itemOf := map[int]int{}
@@ -120,22 +121,87 @@ func (c *HTTPClient) TrackEmails(ctx context.Context, es []Email) ([]Tracked, er
 	return out, batchErr
 }
 
-// findMessages runs the duplicate check for mids in one batch of GETs,
-// recording into msgs (and remembering) each one's first-created activity
-// or nil for none, and returning the errors of those whose GET failed.
-func (c *HTTPClient) findMessages(ctx context.Context, op string, mids []string, msgs map[string]*ActivityInfo) (map[string]error, error) {
-	if len(mids) == 0 {
-		return nil, nil
+// lookUp learns, in one batch of GETs, what tracking es needs and the
+// decision did not just learn: the parties left unresolved (a sender
+// against system users, recipients in full) and whether the CRM holds each
+// Message-ID. What is remembered is not asked again.
+func (c *HTTPClient) lookUp(ctx context.Context, op string, es []Email) (*known, error) {
+	k := &known{parties: map[string]Party{}, senders: map[string]Party{}, msgs: map[string]*ActivityInfo{}}
+	var senders, addrs, mids []string
+	seen := map[string]bool{}
+	for _, e := range es {
+		if e.MessageID == "" {
+			continue
+		}
+		if a := addrKey(e.From.Address); a != "" && !e.From.Resolved() && !seen["s:"+a] {
+			seen["s:"+a] = true
+			if p, ok := c.memo.sender(a); ok {
+				k.senders[a] = p
+			} else {
+				senders = append(senders, a)
+			}
+		}
+		for _, p := range append(slices.Clone(e.To), e.Cc...) {
+			if a := addrKey(p.Address); a != "" && !p.Resolved() && !seen["r:"+a] {
+				seen["r:"+a] = true
+				if r, ok := c.memo.party(a); ok {
+					k.parties[a] = r
+				} else {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+		if mk := midKey(e.MessageID); !seen["m:"+mk] {
+			seen["m:"+mk] = true
+			if info, ok := c.memo.message(e.MessageID); ok {
+				k.msgs[mk] = info
+			} else {
+				mids = append(mids, e.MessageID)
+			}
+		}
 	}
 	var items []batchItem
+	res := c.resolveItems(addrs, senders, &items)
 	dup := c.findItems(mids, &items)
+	if len(items) == 0 {
+		return k, nil
+	}
 	answers, err := c.batch(ctx, op, items)
 	if err != nil {
 		return nil, err
 	}
-	k := known{msgs: msgs}
-	dup.collect(ctx, c, answers, &k)
-	return k.midErr, nil
+	res.collect(ctx, c, answers, k)
+	dup.collect(ctx, c, answers, k)
+	return k, nil
+}
+
+// resolve fills the parties of e that lookUp resolved; an address whose
+// query failed fails the email.
+func (k *known) resolve(e *Email) error {
+	if a := addrKey(e.From.Address); a != "" && !e.From.Resolved() {
+		if err := k.addrErr[a]; err != nil {
+			return err
+		}
+		if p, ok := k.senders[a]; ok {
+			e.From.Entity, e.From.ID = p.Entity, p.ID
+		}
+	}
+	e.To, e.Cc = slices.Clone(e.To), slices.Clone(e.Cc) // the caller's slices stay as they were
+	for _, ps := range [][]Party{e.To, e.Cc} {
+		for i := range ps {
+			a := addrKey(ps[i].Address)
+			if a == "" || ps[i].Resolved() {
+				continue
+			}
+			if err := k.addrErr[a]; err != nil {
+				return err
+			}
+			if p, ok := k.parties[a]; ok {
+				ps[i].Entity, ps[i].ID = p.Entity, p.ID
+			}
+		}
+	}
+	return nil
 }
 
 // trackItem is the change set that tracks e: create it (Content-ID 1),

@@ -29,7 +29,9 @@ func apiHits(f *fixture, from int) []hit {
 }
 
 // TestAskOneBatch: many questions are one request; each answer carries
-// the check, the resolved parties in order, and the existing activity.
+// the check, the resolved parties in order (the sender as a sender: a
+// user or nobody), and for sent mail the existing activity; received
+// mail learns of a copy from CheckIncomingEmail's Duplicate reason.
 func TestAskOneBatch(t *testing.T) {
 	f := newFixture(t, localcrm.Options{})
 	c := f.alice()
@@ -54,21 +56,32 @@ func TestAskOneBatch(t *testing.T) {
 		t.Errorf("Ask sent %v; want one POST $batch", hs)
 	}
 	if a := got[0]; a.Err != nil || !a.Check.ShouldDeliver || a.Check.Reason != ReasonSenderMatch || len(a.Parties) != 3 ||
-		a.Parties[0].ID != contact.id || a.Parties[1].Entity != "systemuser" || a.Parties[2].Resolved() || a.Existing != nil {
-		t.Errorf("incoming from a contact = %+v", a)
+		a.Parties[0].Resolved() || a.Parties[1].Entity != "systemuser" || a.Parties[2].Resolved() || a.Existing != nil {
+		t.Errorf("incoming from a contact = %+v; want the contact sender unresolved (from binds users and queues only)", a)
 	}
 	if a := got[1]; a.Err != nil || a.Check != (CheckResult{}) || a.Parties[1].ID != contact.id || a.Parties[1].Address != strings.ToUpper(contact.email) {
 		t.Errorf("outgoing = %+v; want no check, recipient resolved with its address as given", a)
 	}
-	if a := got[2]; a.Err != nil || a.Existing == nil || a.Existing.ID != tracked.ID || a.Check.Reason != ReasonDuplicate {
-		t.Errorf("already tracked = %+v; want the existing activity", a)
+	if a := got[2]; a.Err != nil || a.Check.Reason != ReasonDuplicate || a.Check.ShouldDeliver {
+		t.Errorf("already tracked = %+v; want CheckIncomingEmail's Duplicate", a)
+	}
+	if tr, err := c.TrackEmails(ctx, []Email{{MessageID: "<ask-tracked@test.example>", Body: "x", From: Party{Address: "spam@unknown.example"}}}); err != nil ||
+		tr[0].Err != nil || tr[0].Created || tr[0].Info.ID != tracked.ID {
+		t.Errorf("tracking the duplicate = %+v, %v; want it linked to %s, not created", tr, err, tracked.ID)
+	}
+	if _, err := c.TrackEmails(ctx, []Email{{MessageID: "<ask-2@test.example>", From: Party{Address: "alice@demo.local"}, To: []Party{{Address: contact.email}}}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Ask(ctx, qs[1:2])
+	if err != nil || again[0].Existing == nil {
+		t.Errorf("sent mail tracked meanwhile: %+v, %v; want the existing activity", again, err)
 	}
 	if KindOf(got[3].Err) != KindBadRequest {
 		t.Errorf("question without Message-ID: %v", got[3].Err)
 	}
 	// Remembered: resolving the same addresses again sends nothing.
 	before = len(f.hits())
-	if ps, err := c.ResolveParties(ctx, []string{contact.email, "alice@demo.local", "x@unknown.example"}); err != nil || ps[0].ID != contact.id {
+	if ps, err := c.ResolveParties(ctx, []string{strings.ToUpper(contact.email), "alice@demo.local", "x@unknown.example"}); err != nil || ps[0].ID != contact.id {
 		t.Fatalf("ResolveParties = %+v, %v", ps, err)
 	}
 	if hs := apiHits(f, before); len(hs) != 0 {
@@ -89,12 +102,9 @@ func TestLoneArrivalCostsTwoRequests(t *testing.T) {
 	if err != nil || ans[0].Err != nil || !ans[0].Check.ShouldDeliver {
 		t.Fatalf("Ask = %+v, %v", ans, err)
 	}
-	parties, err := c.ResolveParties(ctx, []string{h.From, h.To[0]})
-	if err != nil {
-		t.Fatal(err)
-	}
 	received := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600))
-	tr, err := c.TrackEmails(ctx, []Email{{MessageID: h.MessageID, Subject: h.Subject, Body: "hi", From: parties[0], To: parties[1:], ReceivedAt: received}})
+	tr, err := c.TrackEmails(ctx, []Email{{MessageID: h.MessageID, Subject: h.Subject, Body: "hi",
+		From: Party{Address: h.From}, To: []Party{{Address: h.To[0]}}, ReceivedAt: received}})
 	if err != nil || tr[0].Err != nil || !tr[0].Created {
 		t.Fatalf("TrackEmails = %+v, %v", tr, err)
 	}
@@ -413,5 +423,65 @@ func TestMemoryBounded(t *testing.T) {
 	now = now.Add(memoTTL)
 	if _, known := m.message("<a@x>"); known {
 		t.Error("remembered beyond two minutes")
+	}
+}
+
+// TestAskSenderLookups: a sender is looked up among system users only
+// (a sender binds a user or a queue), and not at all when its domain is
+// outside the organisation's; the user, given as known, is never asked
+// about. The track that follows asks nothing more.
+func TestAskSenderLookups(t *testing.T) {
+	f := newFixture(t, localcrm.Options{})
+	c := f.alice()
+	ctx := ctxT(t)
+	aliceID, _ := f.crm.UserID("alice@demo.local")
+	bobID, _ := f.crm.UserID("bob@demo.local")
+	var bodies []string
+	f.mu.Lock()
+	f.override = func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/$batch") {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			f.mu.Lock()
+			bodies = append(bodies, string(b))
+			f.mu.Unlock()
+		}
+		return false
+	}
+	f.mu.Unlock()
+	self := []Party{{Address: "alice@demo.local", Entity: "systemuser", ID: aliceID}}
+	own := []string{"demo.local"}
+	got, err := c.Ask(ctx, []Question{
+		{Known: self, OwnDomains: own, Headers: Headers{MessageID: "<s-1@test.example>", From: "maria.campbell@contoso.example", To: []string{"alice@demo.local"}}},
+		{Known: self, OwnDomains: own, Headers: Headers{MessageID: "<s-2@test.example>", From: "bob@demo.local", To: []string{"alice@demo.local"}}},
+	})
+	if err != nil || got[0].Err != nil || got[1].Err != nil {
+		t.Fatalf("Ask = %+v, %v", got, err)
+	}
+	f.mu.Lock()
+	asked := bodies[0]
+	f.mu.Unlock()
+	if strings.Contains(asked, "internalemailaddress%20eq%20'maria.campbell") {
+		t.Errorf("the outside sender was looked up:\n%s", asked)
+	}
+	if strings.Contains(asked, "contacts?") || strings.Contains(asked, "accounts?") || strings.Contains(asked, "alice%40demo.local')") {
+		t.Errorf("senders went to contacts/accounts, or the known user was asked about:\n%s", asked)
+	}
+	if p := got[1].Parties[0]; p.Entity != "systemuser" || !strings.EqualFold(p.ID, bobID) {
+		t.Errorf("colleague sender = %+v, want system user %s", p, bobID)
+	}
+	if p := got[0].Parties; p[0].Resolved() || p[1].Entity != "systemuser" {
+		t.Errorf("parties = %+v; want the outside sender unresolved and alice a system user", p)
+	}
+	before := len(f.hits())
+	tr, err := c.TrackEmails(ctx, []Email{
+		{MessageID: "<s-1@test.example>", Body: "x", From: Party{Address: "maria.campbell@contoso.example"}, To: []Party{{Address: "alice@demo.local"}}},
+		{MessageID: "<s-2@test.example>", Body: "y", From: Party{Address: "bob@demo.local"}, To: []Party{{Address: "alice@demo.local"}}},
+	})
+	if err != nil || tr[0].Err != nil || tr[1].Err != nil || !tr[0].Created || !tr[1].Created {
+		t.Fatalf("TrackEmails = %+v, %v", tr, err)
+	}
+	if hs := apiHits(f, before); len(hs) != 1 {
+		t.Errorf("the track after Ask sent %d requests (%v), want 1", len(hs), hs)
 	}
 }

@@ -159,6 +159,7 @@ type pendingAsk struct {
 	msg    track.Message
 	policy track.Policy
 	userID string
+	self   string // the user's address, lower case
 }
 
 // errAsk stops the first pass at the question to the CRM.
@@ -211,7 +212,7 @@ func (e *Engine) decideLocal(ctx context.Context, j job) (r result, pa pendingAs
 	r.decision, r.err = track.Decide(ctx, p, probe{lookups{e: e}}, m)
 	if errors.Is(r.err, errAsk) {
 		r.decision, r.err = track.Decision{}, nil
-		return r, pendingAsk{msg: m, policy: p, userID: v.userID}, true
+		return r, pendingAsk{msg: m, policy: p, userID: v.userID, self: v.self}, true
 	}
 	return r, pa, false
 }
@@ -375,12 +376,33 @@ func (e *Engine) askCRM(ctx context.Context, waiting []pendingAsk) ([]crm.Answer
 		m := pa.msg
 		qs[i] = crm.Question{Outgoing: m.Outgoing, Headers: crm.Headers{MessageID: outbox.BracketID(m.MessageID),
 			Subject: m.Subject, From: m.From, To: m.To, Cc: m.Cc}}
+		if pa.self != "" && crm.IsGUID(pa.userID) {
+			// The user is a system user the CRM need not be asked about,
+			// and colleagues write from the user's own domains.
+			qs[i].Known = []crm.Party{{Address: pa.self, Entity: "systemuser", ID: pa.userID}}
+			qs[i].OwnDomains = ownDomains(pa.self, pa.policy.InternalDomains)
+		}
 	}
 	answers, err := c.Ask(ctx, qs)
 	if err == nil && len(answers) != len(qs) {
 		err = &crm.Error{Op: "ask the CRM", Kind: crm.KindBadResponse, Message: "the CRM answered a different number of questions"}
 	}
 	return answers, err
+}
+
+// ownDomains are the user's organisation's mail domains: the user's own
+// and those the settings call internal.
+func ownDomains(self string, internal []string) []string {
+	var out []string
+	if i := strings.LastIndexByte(self, '@'); i >= 0 {
+		out = append(out, self[i+1:])
+	}
+	for _, d := range internal {
+		if d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@")); d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // disclosure is what asking the CRM about m carried: for incoming mail

@@ -72,7 +72,6 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 	}
 	var (
 		batch []ready
-		addrs []string
 		bytes int
 	)
 	for i, a := range acts {
@@ -98,47 +97,25 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 		}
 		bytes += len(e.Body)
 		batch = append(batch, ready{i, e})
-		addrs = append(addrs, e.From.Address)
-		for _, p := range e.To {
-			addrs = append(addrs, p.Address)
-		}
-		for _, p := range e.Cc {
-			addrs = append(addrs, p.Address)
-		}
 	}
 	if len(batch) == 0 {
 		return res
 	}
-	fail := func(err error) []attempted {
-		for _, r := range batch {
-			res[r.at].err = err
-		}
-		return res
-	}
-	// The decision resolved these addresses moments ago; the client
-	// remembers that, so this sends nothing for messages it decided.
-	parties, err := w.o.CRM.ResolveParties(ctx, addrs)
-	if err != nil {
-		return fail(err)
-	}
 	emails := make([]crm.Email, len(batch))
-	n := 0
 	for i, r := range batch {
-		e := r.e
-		e.From = parties[n]
-		n++
-		e.To = parties[n : n+len(e.To)]
-		n += len(e.To)
-		e.Cc = parties[n : n+len(e.Cc)]
-		n += len(e.Cc)
-		emails[i] = e
+		emails[i] = r.e
 	}
+	// The client resolves the parties, from memory for the messages it
+	// has just decided: then this is the only request.
 	done, err := w.o.CRM.TrackEmails(ctx, emails)
 	if err == nil && len(done) != len(emails) {
 		err = &crm.Error{Op: "track emails", Kind: crm.KindBadResponse, Message: "the CRM answered a different number of emails"}
 	}
 	if err != nil {
-		return fail(err)
+		for _, r := range batch {
+			res[r.at].err = err
+		}
+		return res
 	}
 	for i, r := range batch {
 		at := &res[r.at]
@@ -161,8 +138,12 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 		m.OwnedByMe = t.Created || (user != "" && t.Info.OwnerID == user)
 		m.Regarding = t.Info.Regarding
 		at.m = m
-		at.rep.sent = sentFields(emails[i])
-		if !t.Created {
+		if t.Created {
+			at.rep.sent = sentFields(emails[i])
+		} else {
+			// Linked to the copy the duplicate check found: only the
+			// Message-ID left the device, and nothing was uploaded.
+			at.rep.sent = []agent.FieldSize{{Name: "Message-ID", Bytes: len(emails[i].MessageID)}}
 			at.rep.text = "Already in the CRM; linked to the existing copy."
 		}
 	}

@@ -42,7 +42,6 @@ type Mail interface {
 
 // CRM is what replaying actions needs of the CRM; *crm.HTTPClient implements it.
 type CRM interface {
-	ResolveParties(ctx context.Context, addrs []string) ([]crm.Party, error)
 	TrackEmails(ctx context.Context, es []crm.Email) ([]crm.Tracked, error)
 	Activity(ctx context.Context, id crm.ActivityID) (crm.ActivityInfo, error)
 	SetRegarding(ctx context.Context, id crm.ActivityID, r *agent.RecordRef) error
