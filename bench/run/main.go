@@ -1,10 +1,14 @@
 // Command run is crmsync's benchmark harness (make bench). It measures,
 // in one run on one machine, how fast the agent reacts to arrivals, how
-// fast it decides a large backlog, what it sends per decision, what it
-// costs while idle, and how its window compares with a minimal Fyne app;
-// each figure next to the floor it is judged against. It prints one line
-// per figure, "metric NAME VALUE UNIT", and writes them with the
-// machine's description to bench/results.txt.
+// fast it decides a large backlog, what it sends per decision and per
+// tracked message, how it drains a backlog under the CRM's request limit,
+// how a fleet of agents shares one CRM, what it costs while idle, and how
+// its window compares with a minimal Fyne app; each figure next to the
+// floor it is judged against. It prints one line per figure, "metric
+// NAME VALUE UNIT", then one per bounded figure, "bound NAME VALUE
+// ok|MISSED (...)" (bounds.go), writes them with the machine's
+// description to bench/results.txt, and exits non-zero if a step failed
+// or a bound was missed.
 package main
 
 import (
@@ -66,7 +70,7 @@ func main() {
 	defer os.RemoveAll(tmp)
 	h := &harness{root: root, tmp: tmp, out: os.Stdout,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
 	defer cancel()
 	start := time.Now()
 	steps := []struct {
@@ -77,6 +81,10 @@ func main() {
 		{"backlog", h.backlog},
 		{"idle agent", h.idle},
 		{"tracking throughput", h.tracking},
+		{"arrival to activity", h.arrivalToActivity},
+		{"requests per message", h.requestsPerMessage},
+		{"throttled backlog", h.throttledBacklog},
+		{"agent fleet", h.fleet},
 		{"window memory", h.gui},
 	}
 	failed := false
@@ -93,6 +101,9 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: done in %s\n", time.Since(start).Round(time.Second))
+	if !h.judge(os.Stdout) {
+		failed = true
+	}
 	if err := h.write(filepath.Join(root, "bench", "results.txt")); err != nil {
 		fatal(err)
 	}
@@ -109,6 +120,7 @@ func (h *harness) write(path string) error {
 	for _, r := range h.results {
 		fmt.Fprintf(&b, "metric %s %s %s\n", r.name, format(r.value), r.unit)
 	}
+	h.judge(&b)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

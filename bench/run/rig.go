@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,16 +21,21 @@ import (
 )
 
 // crmServer is the local CRM on loopback, in a process of its own as a
-// real CRM is (bench/crmserver), counting the bytes of the requests that
-// carry a tracking decision.
+// real CRM is (bench/crmserver), metering what the benchmarks judge.
 type crmServer struct {
 	url   string
 	cmd   *exec.Cmd
 	stdin io.Closer
 }
 
-// newCRM starts a local CRM with the demo seed.
-func (h *harness) newCRM(ctx context.Context) (*crmServer, error) {
+// bodyMarker is in the body of every benchmark message; the CRM counts
+// the decision requests that carry it, which must be none: a decision
+// sends addresses, subject and Message-ID, never the body.
+const bodyMarker = "crmsync-bench-body-9f3c"
+
+// newCRM starts a local CRM with the demo seed; args are crmserver's
+// flags (limits, fleet users, a concurrency cap).
+func (h *harness) newCRM(ctx context.Context, args ...string) (*crmServer, error) {
 	if h.crmBin == "" {
 		bin, err := h.build("./bench/crmserver", "crmserver")
 		if err != nil {
@@ -39,7 +43,7 @@ func (h *harness) newCRM(ctx context.Context) (*crmServer, error) {
 		}
 		h.crmBin = bin
 	}
-	cmd := exec.CommandContext(ctx, h.crmBin)
+	cmd := exec.CommandContext(ctx, h.crmBin, append([]string{"-marker", bodyMarker}, args...)...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -60,18 +64,6 @@ func (h *harness) newCRM(ctx context.Context) (*crmServer, error) {
 	}
 	c.url = strings.TrimSpace(line)
 	return c, nil
-}
-
-// checks returns how many CheckIncomingEmail requests the CRM answered
-// and their bytes as sent: request line, headers, body.
-func (c *crmServer) checks() (n, bytes int64, err error) {
-	resp, err := http.Get(c.url + "/bench/checks")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	_, err = fmt.Fscan(resp.Body, &n, &bytes)
-	return n, bytes, err
 }
 
 // close stops the CRM: it exits when its input closes.
@@ -95,7 +87,14 @@ type rig struct {
 	done   chan error
 }
 
+// startEngine starts an engine signed in as alice.
 func (h *harness) startEngine(ctx context.Context, dir, mdir, crmURL string, scope agent.AutoTrackScope) (*rig, error) {
+	return h.startEngineAs(ctx, dir, mdir, crmURL, scope, "alice@demo.local", "demo-alice")
+}
+
+// startEngineAs starts an engine with its cache in dir, watching mdir,
+// signed in to the CRM as user.
+func (h *harness) startEngineAs(ctx context.Context, dir, mdir, crmURL string, scope agent.AutoTrackScope, user, password string) (*rig, error) {
 	store, err := cache.Open(filepath.Join(dir, "cache.db"), h.log)
 	if err != nil {
 		return nil, err
@@ -117,7 +116,7 @@ func (h *harness) startEngine(ctx context.Context, dir, mdir, crmURL string, sco
 	go func() { r.done <- e.Run(rctx) }()
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	defer scancel()
-	if err := e.SignIn(sctx, agent.Credentials{CRMURL: crmURL, Username: "alice@demo.local", Secret: "demo-alice", NoSave: true}); err != nil {
+	if err := e.SignIn(sctx, agent.Credentials{CRMURL: crmURL, Username: user, Secret: password, NoSave: true}); err != nil {
 		r.stop()
 		return nil, fmt.Errorf("sign in: %w", err)
 	}
@@ -164,15 +163,31 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// message renders a message with the given header values and body size.
+// message renders a message to alice with the given header values and
+// body size.
 func message(from, subject, id string, date time.Time, body int) []byte {
+	return messageTo(from, "Alice Martin <alice@demo.local>", subject, id, date, body)
+}
+
+// messageTo renders a message with the given header values and body
+// size; the body starts with bodyMarker.
+func messageTo(from, to, subject, id string, date time.Time, body int) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\nReceived: from mx.example.net (mx.example.net [192.0.2.10])\r\n\tby mail.demo.local with ESMTPS id %s\r\n\tfor <alice@demo.local>; %s\r\n",
-		from, id[:8], date.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: %s\r\nTo: Alice Martin <alice@demo.local>\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n", from, subject, id, date.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\nReceived: from mx.example.net (mx.example.net [192.0.2.10])\r\n\tby mail.demo.local with ESMTPS id %s\r\n\tfor <%s>; %s\r\n",
+		from, id[:8], addrOf(to), date.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n", from, to, subject, id, date.Format(time.RFC1123Z))
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(bodyMarker + "\r\n")
 	for b.Len() < body {
 		b.WriteString("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n")
 	}
 	return []byte(b.String())
+}
+
+// addrOf is the address inside "Name <addr>".
+func addrOf(s string) string {
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		return strings.TrimSuffix(s[i+1:], ">")
+	}
+	return s
 }
