@@ -498,7 +498,22 @@ func TestSetRegardingDeleteAndOwnership(t *testing.T) {
 	if _, err := alice.Activity(ctx, id); err != nil {
 		t.Fatalf("alice's email must survive bob's delete: %v", err)
 	}
-	if err := alice.DeleteActivity(ctx, id); err != nil {
+	// A delete names the version read: a change in between (a
+	// reassignment, here a new regarding record) stops it.
+	read, err := alice.Activity(ctx, id)
+	if err != nil || read.ETag == "" {
+		t.Fatalf("reading the version: %+v, %v", read, err)
+	}
+	if err := alice.SetRegarding(ctx, id, &agent.RecordRef{Entity: "account", ID: localcrm.DemoID("account", "Contoso Ltd")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.DeleteActivityIf(ctx, id, read.ETag); KindOf(err) != KindConflict {
+		t.Fatalf("deleting a version changed since it was read: %v, want a conflict", err)
+	}
+	if read, err = alice.Activity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.DeleteActivityIf(ctx, id, read.ETag); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := alice.Activity(ctx, id); !errors.Is(err, ErrNotFound) {

@@ -70,6 +70,9 @@ type ActivityInfo struct {
 	MessageID string
 	Open      bool // statecode 0: created but not completed, e.g. by an interrupted track
 	Outgoing  bool // directioncode true: sent mail
+	// ETag is the version read, for a delete that must not outrun a
+	// change of owner; empty when the answer carried none.
+	ETag string
 }
 
 // regardingSets maps the entities "set regarding" supports to their entity
@@ -275,6 +278,7 @@ func decodeActivity(op string, row json.RawMessage) (ActivityInfo, error) {
 		RegEntity  string `json:"_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"`
 		State      *int   `json:"statecode"`
 		Direction  *bool  `json:"directioncode"`
+		ETag       string `json:"@odata.etag"`
 	}
 	if err := json.Unmarshal(row, &r); err != nil {
 		return ActivityInfo{}, &Error{Op: op, Kind: KindBadResponse, Message: "an email row is malformed", Err: err}
@@ -283,7 +287,7 @@ func decodeActivity(op string, row json.RawMessage) (ActivityInfo, error) {
 		return ActivityInfo{}, &Error{Op: op, Kind: KindBadResponse, Message: "an email row has no valid activityid"}
 	}
 	a := ActivityInfo{ID: ActivityID(strings.ToLower(r.ActivityID)), OwnerID: strings.ToLower(r.Owner), MessageID: r.MessageID,
-		Open: r.State != nil && *r.State == 0, Outgoing: r.Direction != nil && *r.Direction}
+		Open: r.State != nil && *r.State == 0, Outgoing: r.Direction != nil && *r.Direction, ETag: r.ETag}
 	if r.Regarding != "" {
 		a.Regarding = &agent.RecordRef{Entity: r.RegEntity, ID: strings.ToLower(r.Regarding)}
 	}
@@ -346,11 +350,24 @@ func (c *HTTPClient) patchRegarding(ctx context.Context, op string, id ActivityI
 // deleted. Callers check ownership first: Dataverse lets only the owner
 // delete a salesperson's email, and the agent never asks for more.
 func (c *HTTPClient) DeleteActivity(ctx context.Context, id ActivityID) error {
+	return c.DeleteActivityIf(ctx, id, "")
+}
+
+// DeleteActivityIf deletes an activity only if it is still the version
+// etag names (ActivityInfo.ETag, as read when its owner was checked): a
+// reassignment in between changes the version, and the CRM answers 412
+// (KindConflict) instead of deleting a copy that is no longer the
+// user's. An empty etag deletes unconditionally.
+func (c *HTTPClient) DeleteActivityIf(ctx context.Context, id ActivityID, etag string) error {
 	const op = "delete email"
 	if err := checkGUID(op, "activity ID", string(id)); err != nil {
 		return err
 	}
-	_, err := c.do(ctx, request{op: op, method: "DELETE", path: "emails(" + string(id) + ")", idempotent: true})
+	var h map[string][]string
+	if etag != "" {
+		h = map[string][]string{"If-Match": {etag}}
+	}
+	_, err := c.do(ctx, request{op: op, method: "DELETE", path: "emails(" + string(id) + ")", header: h, idempotent: true})
 	if KindOf(err) == KindNotFound {
 		return nil
 	}

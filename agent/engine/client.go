@@ -121,9 +121,9 @@ func (s *session) SetRegarding(ctx context.Context, id crm.ActivityID, r *agent.
 	return errNoCRM
 }
 
-func (s *session) DeleteActivity(ctx context.Context, id crm.ActivityID) error {
+func (s *session) DeleteActivityIf(ctx context.Context, id crm.ActivityID, etag string) error {
 	if c := s.get(); c != nil {
-		return c.DeleteActivity(ctx, id)
+		return c.DeleteActivityIf(ctx, id, etag)
 	}
 	return errNoCRM
 }

@@ -243,26 +243,36 @@ func (w *Worker) untrack(ctx context.Context, m cache.Message, user string) (cac
 	if m.ActivityID == "" {
 		return forget("Not tracked; nothing to remove from the CRM.")
 	}
-	info, err := w.o.CRM.Activity(ctx, crm.ActivityID(m.ActivityID))
-	if crm.KindOf(err) == crm.KindNotFound {
-		return forget("The CRM copy was already gone.")
-	}
-	if err != nil {
-		return m, "", err
-	}
 	// Ownership is checked against the CRM now, not the cached flag: the
-	// activity may have been reassigned since it was tracked.
-	if user == "" || info.OwnerID != user {
-		name := "another user"
-		if info.OwnerID != "" {
-			if n, err := w.o.CRM.UserName(ctx, info.OwnerID); err == nil && strings.TrimSpace(n) != "" {
-				name = n
-			}
+	// activity may have been reassigned since it was tracked. The delete
+	// names the version read, so a reassignment in between makes it fail
+	// (412) instead of deleting a copy that is no longer the user's; then
+	// the owner is read again.
+	for try := 0; ; try++ {
+		info, err := w.o.CRM.Activity(ctx, crm.ActivityID(m.ActivityID))
+		if crm.KindOf(err) == crm.KindNotFound {
+			return forget("The CRM copy was already gone.")
 		}
-		return forget("Kept in the CRM: the copy belongs to " + name + "; only the link on this computer was removed.")
-	}
-	if err := w.o.CRM.DeleteActivity(ctx, crm.ActivityID(m.ActivityID)); err != nil {
-		return m, "", err
+		if err != nil {
+			return m, "", err
+		}
+		if user == "" || info.OwnerID != user {
+			name := "another user"
+			if info.OwnerID != "" {
+				if n, err := w.o.CRM.UserName(ctx, info.OwnerID); err == nil && strings.TrimSpace(n) != "" {
+					name = n
+				}
+			}
+			return forget("Kept in the CRM: the copy belongs to " + name + "; only the link on this computer was removed.")
+		}
+		err = w.o.CRM.DeleteActivityIf(ctx, crm.ActivityID(m.ActivityID), info.ETag)
+		if crm.KindOf(err) == crm.KindConflict && try == 0 {
+			continue
+		}
+		if err != nil {
+			return m, "", err
+		}
+		break
 	}
 	return forget("Deleted from the CRM (it was yours).")
 }

@@ -46,7 +46,7 @@ type CRM interface {
 	Activity(ctx context.Context, id crm.ActivityID) (crm.ActivityInfo, error)
 	SetRegarding(ctx context.Context, id crm.ActivityID, r *agent.RecordRef) error
 	ClearRegarding(ctx context.Context, id crm.ActivityID, current string) error
-	DeleteActivity(ctx context.Context, id crm.ActivityID) error
+	DeleteActivityIf(ctx context.Context, id crm.ActivityID, etag string) error
 	UserName(ctx context.Context, userID string) (string, error)
 }
 
