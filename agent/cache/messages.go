@@ -95,8 +95,25 @@ const (
 )
 
 func (r msgRow) args() []any {
-	return []any{r.key, r.folder, r.hash, r.state, r.reason, r.activity, r.entity, r.regardID, r.owned, r.received, r.updated}
+	return r.appendArgs(make([]any, 0, msgCols))
 }
+
+// appendArgs appends r's column values, in insertSQL's order, to args.
+func (r msgRow) appendArgs(args []any) []any {
+	return append(args, r.key, r.folder, r.hash, r.state, r.reason, r.activity, r.entity, r.regardID, r.owned, r.received, r.updated)
+}
+
+// msgCols is the number of columns insertSQL writes.
+const msgCols = 11
+
+// insertRows is how many rows multiInsertSQL writes: one statement for
+// many rows costs far less per row than one each.
+const insertRows = 64
+
+// multiInsertSQL adds insertRows message rows, leaving alone those whose
+// key has a row already.
+var multiInsertSQL = insertSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", insertRows-1) +
+	" ON CONFLICT (key) DO NOTHING"
 
 // upsert writes r, replacing every column of an existing row.
 func upsert(ctx context.Context, x execer, r msgRow) error {

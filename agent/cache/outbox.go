@@ -123,6 +123,147 @@ func (s *Store) decide(ctx context.Context, m Message, a Action, onlyNew bool) (
 	return s.enqueue(ctx, &r, onlyNew, a)
 }
 
+// NewDecision is an automatic decision for a message the cache has no row
+// for yet: its row, and the action it calls for (nil when none). A row
+// with an action is written Pending.
+type NewDecision struct {
+	Message Message
+	Action  *Action
+}
+
+// DecideNewAll writes a batch of automatic decisions in one transaction:
+// one sync for the whole batch, which is what lets a large Maildir be
+// decided at scan speed. Each decision is written as DecideNew writes it
+// (a row, and its action queued with it), and only for a key that has no
+// row yet: a choice the user made while the message was being decided
+// always stands. It returns, per decision, whether it was written. A
+// decision that is not acceptable (ErrInvalid) fails alone: its error is
+// in refused, at its index (refused is nil when none was), and the others
+// are written. err is the failure
+// of the transaction, after which nothing was written.
+func (s *Store) DecideNewAll(ctx context.Context, ds []NewDecision) (written []bool, refused []error, err error) {
+	type prepared struct {
+		row      msgRow
+		ent, rid string
+		action   *Action
+	}
+	ps := make([]prepared, len(ds))
+	ok := make([]bool, len(ds))
+	for i, d := range ds {
+		p, bad := prepared{}, error(nil)
+		m := d.Message
+		if d.Action != nil {
+			if m.Key != d.Action.Key {
+				bad = invalid("the message and the action are for different keys")
+			} else {
+				a := *d.Action
+				if p.ent, p.rid, bad = checkAction(&a); bad == nil {
+					p.action = &a
+					m.State = agent.Pending
+				}
+			}
+		}
+		if bad == nil {
+			p.row, bad = s.row(m)
+		}
+		if bad != nil {
+			if refused == nil {
+				refused = make([]error, len(ds))
+			}
+			refused[i] = wrap("decide", bad)
+			continue
+		}
+		ps[i], ok[i] = p, true
+	}
+	written = make([]bool, len(ds))
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, refused, wrap("decide", err)
+	}
+	defer tx.Rollback()
+	// Statements prepared for the whole batch: preparing per row cost
+	// more than the inserts themselves.
+	stmt, err := tx.PrepareContext(ctx, insertSQL+" ON CONFLICT (key) DO NOTHING")
+	if err != nil {
+		return nil, refused, wrap("decide", err)
+	}
+	defer stmt.Close()
+	var multi *sql.Stmt // inserts insertRows rows at once
+	args := make([]any, 0, insertRows*msgCols)
+	for i := 0; i < len(ps); {
+		// Rows with no action, in runs of insertRows, go in one
+		// statement each; should a key of the run have a row already
+		// (rare: the user acted meanwhile), the run is undone and
+		// written row by row to learn which.
+		run := 0
+		for run < insertRows && i+run < len(ps) && ok[i+run] && ps[i+run].action == nil {
+			run++
+		}
+		if run == insertRows {
+			if multi == nil {
+				if multi, err = tx.PrepareContext(ctx, multiInsertSQL); err != nil {
+					return nil, refused, wrap("decide", err)
+				}
+				defer multi.Close()
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT decide_run"); err != nil {
+				return nil, refused, wrap("decide", err)
+			}
+			args = args[:0]
+			for j := i; j < i+run; j++ {
+				args = ps[j].row.appendArgs(args)
+			}
+			res, err := multi.ExecContext(ctx, args...)
+			if err != nil {
+				return nil, refused, wrap("decide", err)
+			}
+			n, err := res.RowsAffected()
+			if err == nil && n == int64(run) {
+				if _, err := tx.ExecContext(ctx, "RELEASE decide_run"); err != nil {
+					return nil, refused, wrap("decide", err)
+				}
+				for j := i; j < i+run; j++ {
+					written[j] = true
+				}
+				i += run
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO decide_run"); err != nil {
+				return nil, refused, wrap("decide", err)
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE decide_run"); err != nil {
+				return nil, refused, wrap("decide", err)
+			}
+			run = 0 // row by row below
+		}
+		for end := i + max(run, 1); i < end; i++ {
+			if !ok[i] {
+				continue
+			}
+			p := &ps[i]
+			res, err := stmt.ExecContext(ctx, p.row.args()...)
+			if err != nil {
+				return nil, refused, wrap("decide", err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n == 0 {
+				continue // the key has a row: left as it is
+			}
+			if p.action != nil {
+				if err := s.queueTx(ctx, tx, *p.action, p.ent, p.rid, false); err != nil {
+					return nil, refused, err
+				}
+			}
+			written[i] = true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, refused, wrap("decide: commit", err)
+	}
+	return written, refused, nil
+}
+
 // checkAction validates a for queueing and gives it an idempotency key;
 // it returns the regarding record as column values.
 func checkAction(a *Action) (ent, rid string, err error) {
@@ -194,8 +335,22 @@ func (s *Store) enqueue(ctx context.Context, msg *msgRow, onlyNew bool, a Action
 }
 
 // enqueueTx queues a, checked by checkAction, inside tx; with markPending
-// it also marks the message Pending (creating a bare row if needed).
+// it also marks the message Pending (creating a bare row if needed). It
+// returns the queued row.
 func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid string, markPending bool) (Action, error) {
+	if err := s.queueTx(ctx, tx, a, ent, rid, markPending); err != nil {
+		return Action{}, err
+	}
+	out, err := scanAction(tx.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE key = ? AND action = ?",
+		string(a.Key), int(a.Kind)))
+	if err != nil {
+		return Action{}, wrap("enqueue", err)
+	}
+	return out, nil
+}
+
+// queueTx is enqueueTx without reading the queued row back.
+func (s *Store) queueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid string, markPending bool) error {
 	now := ms(s.now())
 	next := ms(a.NextAt)
 	if next == 0 {
@@ -208,7 +363,7 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid st
 		WHERE key = ? AND action = ? AND (regarding_entity <> ? OR regarding_id <> ?)`,
 		ent, rid, string(a.Key), int(a.Kind), ent, rid)
 	if err != nil {
-		return Action{}, wrap("enqueue", err)
+		return wrap("enqueue", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		_, err = tx.ExecContext(ctx, `INSERT INTO outbox
@@ -217,7 +372,7 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid st
 			ON CONFLICT (key, action) DO NOTHING`,
 			string(a.Key), int(a.Kind), ent, rid, a.IdemKey, next, now)
 		if err != nil {
-			return Action{}, wrap("enqueue", err)
+			return wrap("enqueue", err)
 		}
 	}
 	if markPending { // a decision's row says Pending already
@@ -225,15 +380,10 @@ func (s *Store) enqueueTx(ctx context.Context, tx *sql.Tx, a Action, ent, rid st
 			ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
 			string(a.Key), int(agent.Pending), now)
 		if err != nil {
-			return Action{}, wrap("enqueue: mark message pending", err)
+			return wrap("enqueue: mark message pending", err)
 		}
 	}
-	out, err := scanAction(tx.QueryRowContext(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE key = ? AND action = ?",
-		string(a.Key), int(a.Kind)))
-	if err != nil {
-		return Action{}, wrap("enqueue", err)
-	}
-	return out, nil
+	return nil
 }
 
 // Act carries out a user's action on key as one transaction. choose sees

@@ -601,3 +601,67 @@ func TestActReadsAndWritesInOneTransaction(t *testing.T) {
 		t.Errorf("Act with fresh failing = %v, %v", a, err)
 	}
 }
+
+// TestDecideNewAll writes a batch of decisions in one go: rows in runs
+// and alone, a track with its action, a key the user wrote meanwhile left
+// as it is (in a run, too), and a refused decision failing alone.
+func TestDecideNewAll(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	for _, k := range []agent.MessageKey{"user.track", "user.row"} {
+		if _, err := s.Enqueue(ctx, Action{Key: k, Kind: ActionTrack}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ds []NewDecision
+	add := func(k agent.MessageKey, track bool) {
+		d := NewDecision{Message: Message{Key: k, Reason: 5, ReceivedAt: t0}}
+		if track {
+			d.Action = &Action{Key: k, Kind: ActionTrack}
+		}
+		ds = append(ds, d)
+	}
+	add("new.track", true)
+	add("user.track", true)
+	for i := range 2*insertRows + 3 {
+		add(agent.MessageKey(fmt.Sprintf("%d.row.host", i)), false)
+	}
+	ds[insertRows+10].Message.Key = "user.row" // in the second run
+	add("bad key with spaces", false)
+	add("last.row.host", false)
+	written, refused, err := s.DecideNewAll(ctx, ds)
+	if err != nil || len(written) != len(ds) {
+		t.Fatalf("DecideNewAll = %v, %v", written, err)
+	}
+	for i, d := range ds {
+		k := d.Message.Key
+		wantWritten := k != "user.track" && k != "user.row" && k != "bad key with spaces"
+		if written[i] != wantWritten {
+			t.Errorf("%s: written %v, want %v", k, written[i], wantWritten)
+		}
+		if gotRefused := refused != nil && refused[i] != nil; gotRefused != (k == "bad key with spaces") {
+			t.Errorf("%s: refused %v", k, refused[i])
+		}
+		m, found, err := s.Message(ctx, k)
+		if k == "bad key with spaces" {
+			continue
+		}
+		switch {
+		case err != nil || !found:
+			t.Errorf("%s: not stored: %v", k, err)
+		case k == "user.track" || k == "user.row" || k == "new.track":
+			if m.State != agent.Pending {
+				t.Errorf("%s: state %v, want Pending", k, m.State)
+			}
+		case m.State != agent.Untracked || m.Reason != 5:
+			t.Errorf("%s: stored %+v", k, m)
+		}
+	}
+	if n, _ := s.Pending(ctx); n != 3 {
+		t.Errorf("pending = %d, want the user's two tracks and new.track", n)
+	}
+	counts, _ := s.CountByState(ctx)
+	if total := counts[agent.Untracked] + counts[agent.Pending]; total != len(ds)-1 {
+		t.Errorf("rows = %v, want %d", counts, len(ds)-1)
+	}
+}

@@ -86,6 +86,8 @@ type Engine struct {
 	changes chan maildir.Change // Maildir changes
 	work    chan job            // loop → deciders
 	results chan result         // deciders → loop
+	writes  chan sorted         // loop → writer: one batch at a time
+	wrote   chan written        // writer → loop
 
 	started atomic.Bool   // Run was called; an engine runs once
 	stopped chan struct{} // closed when the loop stops taking requests
@@ -143,6 +145,8 @@ func New(o Options) (*Engine, error) {
 		changes: make(chan maildir.Change, 1024),
 		work:    make(chan job, 256),
 		results: make(chan result, 256),
+		writes:  make(chan sorted, 1),
+		wrote:   make(chan written, 1),
 		stopped: make(chan struct{}),
 	}
 	e.hub.subs = map[chan agent.Event]struct{}{}
@@ -209,6 +213,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for range e.o.Deciders {
 		g.Go("decider", e.decider)
 	}
+	g.Go("writer", e.writer)
 	if !settings.ConnectionEnabled {
 		e.conn.SetEnabled(ctx, false)
 	}

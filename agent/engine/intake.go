@@ -168,18 +168,11 @@ var errAsk = errors.New("the CRM must be asked")
 // decideLocal runs the pipeline as far as it goes without the CRM. ok
 // reports that the message needs the CRM's answer; r is then incomplete.
 func (e *Engine) decideLocal(ctx context.Context, j job) (r result, pa pendingAsk, ok bool) {
-	r = result{job: j}
 	now := e.clock.Now()
-	// Maildir writers put the delivery time at the start of the name. A
-	// message delivered well before the lookback window is never tracked
-	// automatically, so it is decided without opening the file: on a first
-	// start that is nearly the whole mailbox. A row already written for the
-	// key is kept: batched decisions are inserted, never overwritten.
-	if kt, ok := keyTime(j.key, now); ok && now.Sub(kt) > e.o.Lookback+24*time.Hour {
-		r.received = kt
-		r.decision = track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}
+	if r, ok := e.byName(j, now); ok {
 		return r, pa, false
 	}
+	r = result{job: j}
 	if _, known, err := e.o.Store.Message(ctx, j.key); err != nil {
 		r.err = err
 		return r, pa, false
@@ -215,6 +208,21 @@ func (e *Engine) decideLocal(ctx context.Context, j job) (r result, pa pendingAs
 		return r, pendingAsk{msg: m, policy: p, userID: v.userID, self: v.self}, true
 	}
 	return r, pa, false
+}
+
+// byName decides j from its Maildir name alone, when the name says enough.
+// Maildir writers put the delivery time at the start of the name. A
+// message delivered well before the lookback window is never tracked
+// automatically, so it is decided without opening the file: on a first
+// start that is nearly the whole mailbox. A row already written for the
+// key is kept: batched decisions are inserted, never overwritten. It reads
+// nothing but j and the options, so the loop may call it too.
+func (e *Engine) byName(j job, now time.Time) (result, bool) {
+	kt, ok := keyTime(j.key, now)
+	if !ok || now.Sub(kt) <= e.o.Lookback+24*time.Hour {
+		return result{}, false
+	}
+	return result{job: j, received: kt, decision: track.Decision{Action: track.Skip, Reason: track.ReasonTooOld}}, true
 }
 
 // isSent reports whether a Maildir folder holds the user's sent mail; the

@@ -36,9 +36,18 @@ type loop struct {
 	pending int                // queued outbox actions, as last counted
 
 	backlog  []job                     // messages waiting for a decider
-	queued   map[agent.MessageKey]bool // in the backlog or with a decider
+	named    []job                     // messages decided by name alone (byName), waiting for the write stage
+	queued   map[agent.MessageKey]bool // in the backlog or named, with a decider, or being written
 	waiting  map[agent.MessageKey]bool // undecided until the CRM answers
 	settling map[agent.MessageKey]bool // files that may still be being written
+
+	// The write stage: at most one batch of results is being written, by
+	// the writer goroutine (see writer); the results that arrive meanwhile
+	// wait in decided and go in the next batch, so a backlog is written in
+	// few large transactions while the deciders go on. Until its batch is
+	// written a key stays queued.
+	decided []result  // results waiting to be written
+	writing *inFlight // the batch being written; nil when none
 
 	sync syncState
 	mail mailState
@@ -75,10 +84,19 @@ func (l *loop) run() error {
 	l.armSync()
 	l.alarms.set(alarmScan, scanEvery)
 	for {
+		// Ready results first, then what the names decide, as far as the
+		// write stage has room; then the write, if the writer is free.
+		l.drainResults()
+		l.takeNamed()
+		l.startWrite()
 		var work chan job
 		var next job
 		if len(l.backlog) > 0 {
 			work, next = l.e.work, l.backlog[0]
+		}
+		var results chan result
+		if len(l.decided) < maxBatch {
+			results = l.e.results // else the deciders wait for the write
 		}
 		select {
 		case <-ctx.Done():
@@ -94,8 +112,10 @@ func (l *loop) run() error {
 			if len(l.backlog) == 0 {
 				l.backlog = nil // let the backing array go after a big scan
 			}
-		case r := <-l.e.results:
-			l.onResults(l.drainResults(r))
+		case r := <-results:
+			l.decided = append(l.decided, r)
+		case w := <-l.e.wrote:
+			l.onWritten(w)
 		case s := <-l.e.connC:
 			l.onConn(s)
 		case o := <-l.e.outC:
@@ -153,30 +173,66 @@ func (l *loop) onChange(c maildir.Change) {
 	if l.queued[c.Key] {
 		return
 	}
-	l.queued[c.Key] = true
-	l.backlog = append(l.backlog, job{key: c.Key, folder: c.Folder})
 	now := l.e.clock.Now()
+	l.queue(job{key: c.Key, folder: c.Folder}, now)
 	l.mem.arrived(now)
 	l.sync.arrivals++
 	l.sync.lastBusy = now
 }
 
-// maxBatch bounds how many decisions are written in one transaction.
-const maxBatch = 512
+// maxBatch bounds how many decisions are written in one transaction, and
+// how many results wait for the write in progress.
+const maxBatch = 2048
+
+// queue queues j for a decision: for the deciders, or, when its name
+// alone decides it (byName), straight for the write stage, so that the
+// bulk of a first scan neither waits behind the messages whose decision
+// needs the CRM nor costs the deciders anything.
+func (l *loop) queue(j job, now time.Time) {
+	l.queued[j.key] = true
+	if _, ok := l.e.byName(j, now); ok {
+		l.named = append(l.named, j)
+		return
+	}
+	l.backlog = append(l.backlog, j)
+}
+
+// takeNamed moves messages decided by name into the write stage, as many
+// as it has room for.
+func (l *loop) takeNamed() {
+	n := min(len(l.named), maxBatch-len(l.decided))
+	if n <= 0 {
+		return
+	}
+	if l.decided == nil {
+		l.decided = make([]result, 0, maxBatch)
+	}
+	now := l.e.clock.Now()
+	for _, j := range l.named[:n] {
+		if r, ok := l.e.byName(j, now); ok {
+			l.decided = append(l.decided, r)
+		} else {
+			l.backlog = append(l.backlog, j) // the clock went back: decide it in full
+		}
+	}
+	clear(l.named[:n]) // the keys are not held twice
+	l.named = l.named[n:]
+	if len(l.named) == 0 {
+		l.named = nil // let the backing array go after a big scan
+	}
+}
 
 // drainResults collects the results already waiting, so that a backlog is
 // written in few transactions rather than one sync per message.
-func (l *loop) drainResults(first result) []result {
-	batch := []result{first}
-	for len(batch) < maxBatch {
+func (l *loop) drainResults() {
+	for len(l.decided) < maxBatch {
 		select {
 		case r := <-l.e.results:
-			batch = append(batch, r)
+			l.decided = append(l.decided, r)
 		default:
-			return batch
+			return
 		}
 	}
-	return batch
 }
 
 // onConn applies a connection report: the outbox and the decisions that
@@ -258,14 +314,14 @@ func (l *loop) redecide() { l.requeue(l.waiting) }
 // requeue moves keys into the backlog, skipping those gone from the
 // Maildir or already queued.
 func (l *loop) requeue(keys map[agent.MessageKey]bool) {
+	now := l.e.clock.Now()
 	for k := range keys {
 		folder, ok := l.e.mail.Folder(k)
 		delete(keys, k)
 		if !ok || l.queued[k] {
 			continue
 		}
-		l.queued[k] = true
-		l.backlog = append(l.backlog, job{key: k, folder: folder})
+		l.queue(job{key: k, folder: folder}, now)
 	}
 }
 
@@ -276,7 +332,14 @@ func (l *loop) onOutcome(o outbox.Outcome) {
 	}
 	l.refreshPending()
 	if o.Final && o.Err == nil && o.Sent != nil {
-		l.disclose(agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent, BodySent: true})
+		d := agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent}
+		for _, f := range o.Sent {
+			d.BodySent = d.BodySent || f.Name == "Body"
+		}
+		if !d.BodySent {
+			d.Purpose = "linked to the copy in the CRM"
+		}
+		l.disclose(d)
 	}
 	if !o.Final {
 		return

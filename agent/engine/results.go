@@ -14,8 +14,10 @@ import (
 
 // Recording the deciders' results is a pipeline of stages, each with an
 // explicit result: classify sorts a batch without side effects, write
-// records it in the cache, and the loop applies both to its own state
-// (onResults). Only classify looks at a result's error.
+// records it in the cache (on the writer goroutine, while the loop goes on
+// feeding the deciders and gathering the next batch), and the loop applies
+// both to its own state (onResults) once the batch is written. Only
+// classify looks at a result's error.
 
 // sorted is what classify makes of a batch.
 type sorted struct {
@@ -43,6 +45,8 @@ type sorted struct {
 // a message was being decided.
 func classify(batch []result, known *knownSet, log *slog.Logger) sorted {
 	var s sorted
+	s.rows = make([]cache.Message, 0, len(batch))
+	s.rowsOf = make([]result, 0, len(batch))
 	for i := range batch {
 		r := &batch[i]
 		if r.err != nil {
@@ -97,48 +101,109 @@ type written struct {
 	queued int                // tracks queued in the outbox
 }
 
-// write records a sorted batch: each track together with its queued
-// action, the rows in one transaction. A row the cache already has (the
+// write records a sorted batch in one transaction: each track together
+// with its queued action, and the rows. A row the cache already has (the
 // user acted while the message was being decided) is left as it is.
 func write(ctx context.Context, store *cache.Store, s sorted) written {
 	var w written
-	for _, r := range s.tracks {
-		_, queued, err := store.DecideNew(ctx, r.message(), actionTrack(r.key, nil))
-		switch {
-		case err != nil:
-			w.err = err
-			w.retry = append(w.retry, r.key)
-		case queued:
-			w.queued++
-			w.shown = append(w.shown, r)
-		}
-	}
-	if len(s.rows) == 0 {
+	if len(s.tracks) == 0 && len(s.rows) == 0 {
 		return w
 	}
-	kept, err := store.PutMessages(ctx, s.rows, true)
+	ds := make([]cache.NewDecision, 0, len(s.tracks)+len(s.rows))
+	for _, r := range s.tracks {
+		a := actionTrack(r.key, nil)
+		ds = append(ds, cache.NewDecision{Message: r.message(), Action: &a})
+	}
+	for _, m := range s.rows {
+		ds = append(ds, cache.NewDecision{Message: m})
+	}
+	done, refused, err := store.DecideNewAll(ctx, ds)
+	w.shown = make([]result, 0, len(ds))
 	if err != nil {
 		w.err = err
-		for _, m := range s.rows {
-			w.retry = append(w.retry, m.Key)
+		for _, d := range ds {
+			w.retry = append(w.retry, d.Message.Key)
 		}
 		return w
 	}
-	skip := map[agent.MessageKey]bool{}
-	for _, k := range kept {
-		skip[k] = true
-	}
-	for _, r := range s.rowsOf {
-		if !skip[r.key] {
-			w.shown = append(w.shown, r)
+	for i, d := range ds {
+		switch {
+		case refused != nil && refused[i] != nil:
+			w.err = refused[i]
+			w.retry = append(w.retry, d.Message.Key)
+		case !done[i]:
+			// The key has a row already: left as it is, and not shown.
+		case i < len(s.tracks):
+			w.queued++
+			w.shown = append(w.shown, s.tracks[i])
+		default:
+			w.shown = append(w.shown, s.rowsOf[i-len(s.tracks)])
 		}
 	}
 	return w
 }
 
-// onResults records a batch of decisions and applies what the stages
-// found to the loop's state.
-func (l *loop) onResults(batch []result) {
+// inFlight is the batch the writer is writing, as the loop keeps it to
+// apply once written.
+type inFlight struct {
+	batch []result
+	s     sorted
+}
+
+// startWrite hands the results waiting to the writer, unless it is busy:
+// those that arrive meanwhile make the next batch. classify runs here, on
+// the loop, with the activities relearned as they are now.
+func (l *loop) startWrite() {
+	if l.writing != nil || len(l.decided) == 0 {
+		return
+	}
+	batch := l.decided
+	l.decided = nil
+	s := classify(batch, l.e.known.Load(), l.e.log)
+	if len(s.rows) == 0 && len(s.tracks) == 0 {
+		l.onResults(batch, s, written{}) // nothing to write
+		return
+	}
+	l.writing = &inFlight{batch: batch, s: s}
+	// Never blocks: the writer took the previous batch before it answered.
+	l.e.writes <- s
+}
+
+// onWritten applies a batch once the writer has written it, having handed
+// the writer the next batch first so that it does not wait on the loop.
+func (l *loop) onWritten(w written) {
+	f := l.writing
+	l.writing = nil
+	l.startWrite()
+	l.onResults(f.batch, f.s, w)
+	if l.decided == nil && len(l.named) > 0 && cap(f.batch) >= maxBatch {
+		// Reuse the batch's array for the next one while a backlog
+		// lasts, rather than allocate one per batch; once it is done
+		// the array goes.
+		clear(f.batch)
+		l.decided = f.batch[:0]
+	}
+}
+
+// writer is the write stage: it writes the batches the loop hands it, one
+// at a time, and answers with what it did. It owns nothing of the loop's
+// state: a batch is the loop's until written, and only read here.
+func (e *Engine) writer(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case s := <-e.writes:
+			// Never blocks: the loop has one batch out at a time.
+			e.wrote <- write(ctx, e.o.Store, s)
+		}
+	}
+}
+
+// onResults applies to the loop's state what the stages found of a batch
+// of decisions, and what writing it did: a decision is shown only once it
+// is written.
+func (l *loop) onResults(batch []result, s sorted, w written) {
 	ctx := l.ctx
 	for i := range batch {
 		delete(l.queued, batch[i].key)
@@ -146,7 +211,6 @@ func (l *loop) onResults(batch []result) {
 			l.disclose(d)
 		}
 	}
-	s := classify(batch, l.e.known.Load(), l.e.log)
 	for _, k := range s.waiting {
 		l.waiting[k] = true
 	}
@@ -170,7 +234,6 @@ func (l *loop) onResults(batch []result) {
 		}
 		l.alarms.setIfIdle(alarmSettle, maildir.SettleTime)
 	}
-	w := write(ctx, l.e.o.Store, s)
 	for _, k := range w.retry {
 		l.waiting[k] = true
 	}
