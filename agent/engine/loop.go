@@ -182,7 +182,7 @@ func (l *loop) onChange(c maildir.Change) {
 
 // maxBatch bounds how many decisions are written in one transaction, and
 // how many results wait for the write in progress.
-const maxBatch = 2048
+const maxBatch = 1024
 
 // queue queues j for a decision: for the deciders, or, when its name
 // alone decides it (byName), straight for the write stage, so that the
