@@ -186,7 +186,7 @@ func (k known) fill(qs []Question, valid []bool, out []Answer) {
 				}
 			}
 			if ok {
-				p.Entity, p.ID = r.Entity, r.ID
+				p.Entity, p.ID, p.Name = r.Entity, r.ID, r.Name
 			} else if err := k.addrErr[addrKey(a)]; err != nil {
 				setErr(err)
 			}
@@ -278,7 +278,7 @@ func (res *resolution) collect(ctx context.Context, c *HTTPClient, answers [][]b
 			p := Party{Address: a}
 			for t, r := range resolvers {
 				if m, ok := byTable[t][a]; ok {
-					p.Entity, p.ID = r.entity, m.id
+					p.Entity, p.ID, p.Name = r.entity, m.id, m.name // the memo keeps the IDs only
 					break
 				}
 			}

@@ -38,8 +38,8 @@ const maxResolveAddrs = 20
 // memory, without a request.
 func (c *HTTPClient) ResolveParties(ctx context.Context, addrs []string) ([]Party, error) {
 	out := make([]Party, len(addrs))
-	want := map[string][]int{} // lower-case address -> positions in addrs
 	var uniq []string
+	seen := map[string]bool{}
 	for i, a := range addrs {
 		out[i].Address = a
 		k := addrKey(a)
@@ -50,54 +50,34 @@ func (c *HTTPClient) ResolveParties(ctx context.Context, addrs []string) ([]Part
 			out[i] = p
 			continue
 		}
-		if _, ok := want[k]; !ok {
+		if !seen[k] {
+			seen[k] = true
 			uniq = append(uniq, k)
 		}
-		want[k] = append(want[k], i)
 	}
-	for start := 0; start < len(uniq); start += maxResolveAddrs {
-		batch := uniq[start:min(start+maxResolveAddrs, len(uniq))]
-		for _, r := range resolvers {
-			pending := batch[:0:0]
-			for _, a := range batch {
-				if !out[want[a][0]].Resolved() {
-					pending = append(pending, a)
-				}
-			}
-			if len(pending) == 0 {
-				break
-			}
-			if err := c.resolveIn(ctx, r, pending, want, out); err != nil {
-				return nil, err
-			}
+	if len(uniq) == 0 {
+		return out, nil
+	}
+	// The same batched resolution Ask uses: every table asked at once,
+	// the precedence applied to the answers.
+	var items []batchItem
+	res := c.resolveItems(uniq, nil, &items)
+	answers, err := c.batch(ctx, "resolve addresses", items)
+	if err != nil {
+		return nil, err
+	}
+	k := known{parties: map[string]Party{}, senders: map[string]Party{}}
+	res.collect(ctx, c, answers, &k)
+	for i, a := range addrs {
+		key := addrKey(a)
+		if err := k.addrErr[key]; err != nil {
+			return nil, err
 		}
-	}
-	for _, k := range uniq {
-		c.memo.putParty(k, out[want[k][0]])
+		if p, ok := k.parties[key]; ok {
+			out[i].Entity, out[i].ID, out[i].Name = p.Entity, p.ID, p.Name
+		}
 	}
 	return out, nil
-}
-
-// resolveIn queries one table for a batch of addresses.
-func (c *HTTPClient) resolveIn(ctx context.Context, r resolver, addrs []string, want map[string][]int, out []Party) error {
-	op := "resolve addresses in " + r.set
-	wanted := make(map[string]bool, len(want))
-	for k := range want {
-		wanted[k] = true
-	}
-	best := map[string]match{}
-	err := c.queryAll(ctx, op, r.path(addrs), resolvePageSize, func(row json.RawMessage) error {
-		return r.match(op, row, wanted, best)
-	})
-	if err != nil {
-		return err
-	}
-	for k, m := range best {
-		for _, i := range want[k] {
-			out[i].Entity, out[i].ID, out[i].Name = r.entity, m.id, m.name
-		}
-	}
-	return nil
 }
 
 // resolvePageSize is the page size of resolution queries.

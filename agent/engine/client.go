@@ -79,20 +79,6 @@ func (s *session) CloseIdle() {
 	}
 }
 
-func (s *session) ResolveParties(ctx context.Context, addrs []string) ([]crm.Party, error) {
-	if c := s.get(); c != nil {
-		return c.ResolveParties(ctx, addrs)
-	}
-	return nil, errNoCRM
-}
-
-func (s *session) CreateEmail(ctx context.Context, e crm.Email) (crm.ActivityInfo, bool, error) {
-	if c := s.get(); c != nil {
-		return c.CreateEmail(ctx, e)
-	}
-	return crm.ActivityInfo{}, false, errNoCRM
-}
-
 func (s *session) TrackEmails(ctx context.Context, es []crm.Email) ([]crm.Tracked, error) {
 	if c := s.get(); c != nil {
 		return c.TrackEmails(ctx, es)
