@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
-
-	"crmsync/agent"
 )
 
 // arrivalToActivity measures, on an otherwise idle CRM, the time from a
@@ -22,19 +19,11 @@ func (h *harness) arrivalToActivity(ctx context.Context) error {
 		return err
 	}
 	defer c.close()
-	dir := filepath.Join(h.tmp, "activity")
-	mdir, err := newMaildir(filepath.Join(dir, "Maildir"))
-	if err != nil {
-		return err
-	}
-	r, err := h.startEngine(ctx, dir, mdir, c.url, agent.TrackFromCRMRecords)
+	r, mdir, err := h.onlineAgent(ctx, "activity", c.url)
 	if err != nil {
 		return err
 	}
 	defer r.stop()
-	if err := r.waitOnline(ctx); err != nil {
-		return err
-	}
 	const n = 300
 	msgs := trackedMail(n, "activity", "Alice Martin <alice@demo.local>")
 	arrived, err := deliver(ctx, mdir, msgs, 1, 50*time.Millisecond)

@@ -98,19 +98,13 @@ func (h *harness) arrivalRun(ctx context.Context, run int) (arrivalRun, error) {
 		return out, err
 	}
 	defer c.close()
-	dir := filepath.Join(h.tmp, fmt.Sprintf("arrivals-%d", run))
-	mdir, err := newMaildir(filepath.Join(dir, "Maildir"))
-	if err != nil {
-		return out, err
-	}
-	r, err := h.startEngine(ctx, dir, mdir, c.url, agent.TrackFromCRMRecords)
+	name := fmt.Sprintf("arrivals-%d", run)
+	dir := filepath.Join(h.tmp, name)
+	r, mdir, err := h.onlineAgent(ctx, name, c.url)
 	if err != nil {
 		return out, err
 	}
 	defer r.stop()
-	if err := r.waitOnline(ctx); err != nil {
-		return out, err
-	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := r.e.Subscribe(sctx)

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
-
-	"crmsync/agent"
 )
 
 // requestsPerMessage counts, at the CRM, every Web API request the agent
@@ -20,12 +17,7 @@ func (h *harness) requestsPerMessage(ctx context.Context) error {
 		return err
 	}
 	defer c.close()
-	dir := filepath.Join(h.tmp, "requests")
-	mdir, err := newMaildir(filepath.Join(dir, "Maildir"))
-	if err != nil {
-		return err
-	}
-	r, err := h.startEngine(ctx, dir, mdir, c.url, agent.TrackFromCRMRecords)
+	r, mdir, err := h.onlineAgent(ctx, "requests", c.url)
 	if err != nil {
 		return err
 	}
@@ -35,9 +27,6 @@ func (h *harness) requestsPerMessage(ctx context.Context) error {
 			r.stop()
 		}
 	}()
-	if err := r.waitOnline(ctx); err != nil {
-		return err
-	}
 	const n = 1000
 	msgs := trackedMail(n, "req", "Alice Martin <alice@demo.local>")
 	arrived, err := deliver(ctx, mdir, msgs, 20, 250*time.Millisecond)

@@ -92,6 +92,24 @@ func (h *harness) startEngine(ctx context.Context, dir, mdir, crmURL string, sco
 	return h.startEngineAs(ctx, dir, mdir, crmURL, scope, "alice@demo.local", "demo-alice")
 }
 
+// onlineAgent makes an empty Maildir under h.tmp/name, starts alice's
+// engine on it tracking mail from CRM records, and returns once it is
+// online. The caller stops the rig.
+func (h *harness) onlineAgent(ctx context.Context, name, crmURL string) (r *rig, mdir string, err error) {
+	dir := filepath.Join(h.tmp, name)
+	if mdir, err = newMaildir(filepath.Join(dir, "Maildir")); err != nil {
+		return nil, "", err
+	}
+	if r, err = h.startEngine(ctx, dir, mdir, crmURL, agent.TrackFromCRMRecords); err != nil {
+		return nil, "", err
+	}
+	if err := r.waitOnline(ctx); err != nil {
+		r.stop()
+		return nil, "", err
+	}
+	return r, mdir, nil
+}
+
 // startEngineAs starts an engine with its cache in dir, watching mdir,
 // signed in to the CRM as user.
 func (h *harness) startEngineAs(ctx context.Context, dir, mdir, crmURL string, scope agent.AutoTrackScope, user, password string) (*rig, error) {
