@@ -27,8 +27,8 @@ import (
 const (
 	DefaultTokenTTL           = time.Hour
 	DefaultRefreshTTL         = 24 * time.Hour
-	DefaultRateLimit          = 6000
-	DefaultRateWindow         = 300 * time.Second
+	DefaultRateLimit          = protect.DefaultRequests // Dataverse's per-user limits, kept in one place
+	DefaultRateWindow         = protect.DefaultWindow
 	DefaultMaxBodyBytes       = 8 << 20
 	DefaultPasswordIterations = 210_000
 )
