@@ -7,6 +7,9 @@ package agent
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -81,6 +84,12 @@ type Status struct {
 	Warnings    []Warning // already filtered by time-to-visible
 	ScanDone    int       // messages read by the initial scan so far
 	ScanTotal   int       // messages the initial scan will read; 0 when idle
+	// Mail names the mail account being watched, for the status line:
+	// "imaps://alice@mail.example.com:993" or the Maildir's path; "" when
+	// none is set. Held in memory only.
+	Mail string
+	// LastSync is when the last reconciliation with the CRM finished.
+	LastSync time.Time
 }
 
 // Warning is a condition the user should know about.
@@ -169,9 +178,13 @@ type Settings struct {
 	CRMURL            string
 	// ClientID is the app registration the user signs in with; empty
 	// means the default (Microsoft's development client ID).
-	ClientID          string
-	MaildirPath       string
-	Folders           []string // Maildir++ folders watched besides the inbox, e.g. ".Sent"
+	ClientID    string
+	MaildirPath string
+	Folders     []string // Maildir++ folders watched besides the inbox, e.g. ".Sent"
+	// IMAP is the user's IMAP account. When set (Host not empty) it is the
+	// mail account and MaildirPath is ignored; its password is in the
+	// keychain, never here.
+	IMAP              IMAPAccount
 	AutoTrack         AutoTrackScope
 	ExcludedAddresses []string
 	InternalDomains   []string
@@ -182,6 +195,9 @@ type SettingsPatch struct {
 	ConnectionEnabled *bool
 	MaildirPath       *string
 	Folders           *[]string
+	// IMAP replaces the IMAP account; a zero IMAPAccount switches back to
+	// the Maildir.
+	IMAP              *IMAPAccount
 	AutoTrack         *AutoTrackScope
 	ExcludedAddresses *[]string
 	InternalDomains   *[]string
@@ -331,6 +347,9 @@ type Backend interface {
 	Tracker
 	SettingsEditor
 	Transparency
+	MailSetup
+	FolderTracking
+	Senders
 }
 
 // Secrets keeps credentials in the OS keychain. Load returns
@@ -345,4 +364,138 @@ type Secrets interface {
 type SettingsStore interface {
 	Load() (Settings, error)
 	Save(Settings) error
+}
+
+// Security is how a connection to a mail server is protected.
+type Security int
+
+// The connection securities. The zero value is implicit TLS.
+const (
+	SecurityTLS      Security = iota // TLS from the first byte (IMAP 993, SMTP 465)
+	SecuritySTARTTLS                 // plaintext upgraded with STARTTLS (IMAP 143, SMTP 587)
+	SecurityNone                     // no TLS; refused for anything but a loopback server
+)
+
+// String returns the security's user-facing name.
+func (s Security) String() string {
+	switch s {
+	case SecurityTLS:
+		return "TLS"
+	case SecuritySTARTTLS:
+		return "STARTTLS"
+	case SecurityNone:
+		return "none (this computer only)"
+	}
+	return "unknown"
+}
+
+// IMAPAccount is where the user's mail is kept when it is not a Maildir.
+// The password is in the keychain, never in this value.
+type IMAPAccount struct {
+	Host     string
+	Port     int // 0 means the security's default: 993 for TLS, 143 otherwise
+	Security Security
+	Username string
+	// CAFile is an optional PEM bundle trusted besides the system roots,
+	// for a server with a private certificate authority.
+	CAFile string
+}
+
+// IsZero reports whether no IMAP account is set.
+func (a IMAPAccount) IsZero() bool { return a.Host == "" }
+
+// Addr returns host:port, with the security's default port when Port is 0.
+func (a IMAPAccount) Addr() string {
+	port := a.Port
+	if port == 0 {
+		port = 993
+		if a.Security != SecurityTLS {
+			port = 143
+		}
+	}
+	return net.JoinHostPort(a.Host, strconv.Itoa(port))
+}
+
+// URL returns the account as the command line writes it:
+// imaps://USER@HOST:PORT for TLS, imap:// otherwise.
+func (a IMAPAccount) URL() string {
+	scheme := "imaps"
+	if a.Security != SecurityTLS {
+		scheme = "imap"
+	}
+	u := url.URL{Scheme: scheme, Host: a.Addr()}
+	if a.Username != "" {
+		u.User = url.User(a.Username)
+	}
+	return u.String()
+}
+
+// MailReport tells which step of a mail account test failed. A nil field
+// passed (or was not reached when an earlier one failed); Idle is set when
+// the server has no IDLE, which is not fatal: new mail is then polled for.
+type MailReport struct {
+	DNS, Connect, TLS, Login, Idle error
+	Folders                        int // mailboxes the account lists, after a successful login
+	Latency                        time.Duration
+}
+
+// MailSetup is what the settings window's "Mail account" section uses.
+type MailSetup interface {
+	// TestMail connects to a and signs in with password ("" uses the one
+	// in the keychain), and says which step failed, in words.
+	TestMail(ctx context.Context, a IMAPAccount, password string) (MailReport, error)
+	// SaveMailPassword keeps a's password in the keychain.
+	SaveMailPassword(ctx context.Context, a IMAPAccount, password string) error
+	// MailFolders lists the current mail account's folders as the server
+	// (or the Maildir++ layout) names them, separator included.
+	MailFolders(ctx context.Context) ([]string, error)
+}
+
+// MaxFolderRules is how many folder tracking rules Dataverse allows per
+// mailbox.
+const MaxFolderRules = 25
+
+// FolderRule maps a mail folder to a CRM record: every message that
+// arrives in or is moved into the folder is tracked regarding the record.
+// Rules live in the CRM; Folder and Regarding.Name are for display only
+// and are never cached.
+type FolderRule struct {
+	ID        string // the CRM's mailboxtrackingfolder GUID
+	Folder    string // as the server names it: "INBOX/Contoso", ".Contoso"
+	Regarding RecordRef
+}
+
+// FolderTracking is what the settings window's "Folder tracking" section
+// and `crmsync folders` use. Each call talks to the CRM.
+type FolderTracking interface {
+	FolderRules(ctx context.Context) ([]FolderRule, error)
+	// AddFolderRule maps folder to r, replacing the folder's rule if it has one.
+	AddFolderRule(ctx context.Context, folder string, r RecordRef) (FolderRule, error)
+	// RemoveFolderRule deletes the folder's rule; mail tracked through it
+	// stays tracked.
+	RemoveFolderRule(ctx context.Context, folder string) error
+}
+
+// Person is a CRM contact or lead as the items window's detail pane shows
+// it. Fetched live and held in memory only.
+type Person struct {
+	Ref      RecordRef // Entity "contact" or "lead"
+	Email    string
+	Company  string // the contact's parent account, or the lead's company name
+	JobTitle string
+	Phone    string
+	Owner    string // the owner's display name
+	WebURL   string // the record in the CRM's web app
+}
+
+// Senders is what the items window's detail pane uses.
+type Senders interface {
+	// Sender looks up the sender of k among the CRM's contacts and leads;
+	// nil when the CRM has no record with that address.
+	Sender(ctx context.Context, k MessageKey) (*Person, error)
+	// AddContact creates a contact from the sender's name and address of
+	// k, with account (if not nil) as its company. It is an explicit act
+	// of the user, and the only time an address leaves the device outside
+	// a decision.
+	AddContact(ctx context.Context, k MessageKey, account *RecordRef) (Person, error)
 }

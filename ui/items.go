@@ -2,12 +2,11 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"crmsync/agent"
@@ -16,69 +15,123 @@ import (
 // itemsLimit is how many recent messages the window lists.
 const itemsLimit = 200
 
-// itemsWindow lists recent messages with their state and reason, and
-// offers Track, Untrack and Set regarding. Subjects and senders are read
-// from the local Maildir by the backend and held in memory only.
+// statusTick is how often the status line's "last sync 2 min ago" is
+// worded again between status events.
+const statusTick = 30 * time.Second
+
+// itemsWindow lists recent messages with their state, regarding record
+// and reason, sorted and filtered as the user asks, with a detail pane
+// for the selected message and its sender in the CRM, and a status line
+// that says where things stand. Subjects, senders and record names come
+// from the backend and are held in memory only.
 type itemsWindow struct {
-	u        *UI
-	w        fyne.Window
-	list     *widget.List
-	items    []agent.Item
-	selected int
-	detail   *widget.Label
-	result   *widget.Label
-	track    *widget.Button
-	untrack  *widget.Button
-	regard   *widget.Button
-	progress *widget.ProgressBar
-	scanText *widget.Label
-	scan     [2]int
+	u *UI
+	w fyne.Window
+
+	all      []agent.Item     // what the backend listed, plus the events since
+	rows     []agent.Item     // all, filtered by the search and sorted: what the list shows
+	order    itemSort         // how rows are sorted
+	selKey   agent.MessageKey // the selected message, "" for none; by key, so sorting keeps it
+	selected int              // selKey's index in rows, -1 for none
+	status   agent.Status     // the latest status, kept while the window is not built
+
+	search  *widget.Entry
+	header  [numColumns]*widget.Button
+	list    *itemList
+	message *messagePane
+	sender  *senderPane
+
+	track, trackRe, untrack, regard, open, copyKey *widget.Button
+
+	result     *widget.Label // the outcome of the last action; hidden when there is none
+	bottom     *fyne.Container
+	progress   *widget.ProgressBar
+	statusLine *widget.Label
+	menu       *fyne.Menu // the context menu shown last
+
+	regardDlg  *regardDialog  // the set/track regarding dialog shown last
+	contactDlg *contactDialog // the add contact dialog shown last
 }
 
 func (v *itemsWindow) build() {
-	v.w = v.u.window("Tracked items", fyne.NewSize(860, 520))
-	v.selected = -1
-	v.list = widget.NewList(func() int { return len(v.items) }, func() fyne.CanvasObject {
-		state := widget.NewLabel("not tracked")
-		from := widget.NewLabel("sender")
-		from.Truncation = fyne.TextTruncateEllipsis
-		subject := widget.NewLabel("subject")
-		subject.Truncation = fyne.TextTruncateEllipsis
-		why := widget.NewLabel("why")
-		why.Truncation = fyne.TextTruncateEllipsis
-		return container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), state),
-			nil, container.NewGridWithColumns(3, from, subject, why))
-	}, func(id widget.ListItemID, o fyne.CanvasObject) {
-		if id >= len(v.items) {
-			return
-		}
-		it := v.items[id]
-		row := o.(*fyne.Container)
-		row.Objects[1].(*fyne.Container).Objects[0].(*widget.Label).SetText(it.Track.String())
-		cols := row.Objects[0].(*fyne.Container)
-		cols.Objects[0].(*widget.Label).SetText(orDash(it.From))
-		cols.Objects[1].(*widget.Label).SetText(orDash(it.Subject))
-		cols.Objects[2].(*widget.Label).SetText(orDash(it.Reason))
-	})
-	v.list.OnSelected = func(id widget.ListItemID) { v.selected = id; v.refreshButtons() }
-	v.list.OnUnselected = func(widget.ListItemID) { v.selected = -1; v.refreshButtons() }
-	v.detail = widget.NewLabel("Select a message to see why it was or was not tracked.")
-	v.detail.Wrapping = fyne.TextWrapWord
-	v.result = widget.NewLabel("")
-	v.result.Wrapping = fyne.TextWrapWord
+	v.w = v.u.window("Tracked items", fyne.NewSize(980, 680))
+	v.selected, v.order = -1, defaultSort
+	v.search = widget.NewEntry()
+	v.search.SetPlaceHolder("Search sender, subject, regarding, reason or state")
+	v.search.OnChanged = func(string) { v.refreshRows() }
+	refresh := widget.NewButtonWithIcon("Refresh", theme.ViewRefreshIcon(), v.reload)
+
+	cols := make([]fyne.CanvasObject, numColumns)
+	for c := range numColumns {
+		b := widget.NewButton(columnTitles[c], func() { v.sortBy(c) })
+		b.Importance = widget.LowImportance
+		b.Alignment = widget.ButtonAlignLeading
+		b.IconPlacement = widget.ButtonIconTrailingText
+		v.header[c], cols[c] = b, b
+	}
+	v.list = newItemList(func() int { return len(v.rows) },
+		func() fyne.CanvasObject { return newItemRow(v.showMenu) },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			row := o.(*itemRow)
+			row.id = id
+			if id >= len(v.rows) {
+				return
+			}
+			now := time.Now()
+			for c, cell := range row.cells {
+				cell.SetText(cellText(v.rows[id], column(c), now))
+			}
+		})
+	v.list.selected = func() widget.ListItemID { return v.selected }
+	v.list.enter = v.enter
+	v.list.OnSelected = v.choose
+
+	v.message = newMessagePane()
+	v.sender = newSenderPane(v)
 	v.track = widget.NewButton("Track", v.doTrack)
+	v.trackRe = widget.NewButton("Track regarding…", v.doTrackRegarding)
 	v.untrack = widget.NewButton("Untrack", v.doUntrack)
 	v.regard = widget.NewButton("Set regarding…", v.doRegarding)
+	v.open = widget.NewButtonWithIcon("Open in CRM", theme.ComputerIcon(), v.openInCRM)
+	v.copyKey = widget.NewButtonWithIcon("Copy key", theme.ContentCopyIcon(), v.doCopyKey)
+	v.result = widget.NewLabel("")
+	v.result.Wrapping = fyne.TextWrapWord
 	v.progress = widget.NewProgressBar()
-	v.scanText = widget.NewLabel("")
-	refresh := widget.NewButton("Refresh", v.reload)
-	header := container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(110, 36), bold("State")), nil,
-		container.NewGridWithColumns(3, bold("From"), bold("Subject"), bold("Why")))
-	top := container.NewVBox(v.scanText, v.progress, header)
-	bottom := container.NewVBox(v.detail, v.result, container.NewHBox(v.track, v.untrack, v.regard, refresh))
-	v.w.SetContent(container.NewBorder(top, bottom, nil, nil, v.list))
-	v.setProgress(v.scan[0], v.scan[1])
-	v.refreshButtons()
+	v.statusLine = widget.NewLabel("")
+	v.statusLine.Wrapping = fyne.TextWrapWord
+
+	top := container.NewBorder(nil, nil, nil, refresh, v.search)
+	listArea := container.NewBorder(container.New(columnsLayout{}, cols...), nil, nil, nil, v.list)
+	details := container.NewHSplit(v.message.content(), v.sender.content())
+	details.Offset = 0.56
+	split := container.NewVSplit(listArea, details)
+	split.Offset = 0.5
+	actions := container.NewHBox(v.track, v.trackRe, v.untrack, v.regard, v.open, v.copyKey)
+	v.bottom = container.NewVBox(actions, v.result, widget.NewSeparator(), v.progress, v.statusLine)
+	v.w.SetContent(container.NewBorder(top, v.bottom, nil, nil, split))
+	v.say("")
+	v.showSort()
+	v.setStatus(v.status)
+	v.refreshSelection()
+	v.tick()
+}
+
+// tick words the status line again now and then, so "last sync 2 min
+// ago" does not stay "just now" between status events.
+func (v *itemsWindow) tick() {
+	life := v.u.life
+	go func() {
+		t := time.NewTicker(statusTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-life.Done():
+				return
+			case <-t.C:
+				v.u.post(func() { v.setStatus(v.status) })
+			}
+		}
+	}()
 }
 
 func (v *itemsWindow) show() {
@@ -88,6 +141,7 @@ func (v *itemsWindow) show() {
 	v.reload()
 	v.w.Show()
 	v.w.RequestFocus()
+	v.w.Canvas().Focus(v.list)
 }
 
 // reload asks the backend for the recent messages.
@@ -95,166 +149,174 @@ func (v *itemsWindow) reload() {
 	var items []agent.Item
 	v.u.call(func(ctx context.Context) (err error) { items, err = v.u.be.RecentItems(ctx, itemsLimit); return err }, func(err error) {
 		if err != nil {
-			v.result.SetText("The list could not be read: " + err.Error())
+			v.say("The list could not be read: " + err.Error())
 			return
 		}
-		v.items = items
-		v.selected = -1
-		v.list.UnselectAll()
-		v.list.Refresh()
-		v.refreshButtons()
+		v.all = items
+		v.refreshRows()
 	})
 }
 
-// update applies one item event to the list.
+// update applies one item event.
 func (v *itemsWindow) update(it agent.Item) {
 	if v.w == nil {
 		return
 	}
-	for i := range v.items {
-		if v.items[i].Key == it.Key {
-			v.items[i] = it
-			v.list.RefreshItem(i)
-			v.refreshButtons()
-			return
+	found := false
+	for i := range v.all {
+		if v.all[i].Key == it.Key {
+			v.all[i], found = it, true
+			break
 		}
 	}
-	v.items = append([]agent.Item{it}, v.items...)
-	if v.selected >= 0 {
-		v.selected++
+	if !found {
+		v.all = append([]agent.Item{it}, v.all...)
 	}
-	v.list.Refresh()
+	v.refreshRows()
 }
 
-// setProgress shows the initial scan of a large Maildir.
-func (v *itemsWindow) setProgress(done, total int) {
-	v.scan = [2]int{done, total}
-	if v.w == nil {
+// refreshRows recomputes what the list shows and keeps the selected
+// message selected wherever it moved; a message the search hides is
+// unselected.
+func (v *itemsWindow) refreshRows() {
+	v.rows = view(v.all, v.search.Text, v.order)
+	idx := -1
+	for i, it := range v.rows {
+		if it.Key == v.selKey {
+			idx = i
+			break
+		}
+	}
+	v.list.Refresh()
+	if idx < 0 {
+		v.selKey, v.selected = "", -1
+		v.list.UnselectAll()
+		v.sender.clear()
+	} else {
+		v.selected = idx
+		v.list.Select(idx)
+	}
+	v.refreshSelection()
+}
+
+// sortBy sorts by col, or reverses when it is the column sorted by.
+func (v *itemsWindow) sortBy(col column) {
+	v.order = v.order.next(col)
+	v.showSort()
+	v.refreshRows()
+}
+
+// showSort puts the direction arrow on the sorted column's header.
+func (v *itemsWindow) showSort() {
+	for c, b := range v.header {
+		switch {
+		case column(c) != v.order.col:
+			b.SetIcon(nil)
+		case v.order.desc:
+			b.SetIcon(theme.MenuDropDownIcon())
+		default:
+			b.SetIcon(theme.MenuDropUpIcon())
+		}
+	}
+}
+
+// choose follows the list's selection; a new message starts a lookup of
+// its sender in the CRM.
+func (v *itemsWindow) choose(id widget.ListItemID) {
+	if id < 0 || id >= len(v.rows) {
 		return
 	}
-	if total == 0 || done >= total {
-		v.progress.Hide()
-		v.scanText.Hide()
-		return
+	v.selected = id
+	if k := v.rows[id].Key; k != v.selKey {
+		v.selKey = k
+		v.say("")
+		v.sender.lookup(k)
 	}
-	v.progress.Show()
-	v.scanText.Show()
-	v.progress.SetValue(float64(done) / float64(total))
-	v.scanText.SetText(fmt.Sprintf("Reading your mail folder: %d of %d messages", done, total))
+	v.refreshSelection()
 }
 
 func (v *itemsWindow) current() (agent.Item, bool) {
-	if v.selected < 0 || v.selected >= len(v.items) {
+	if v.selected < 0 || v.selected >= len(v.rows) {
 		return agent.Item{}, false
 	}
-	return v.items[v.selected], true
+	return v.rows[v.selected], true
 }
 
-func (v *itemsWindow) refreshButtons() {
+// actions says which actions apply to the selected message.
+type actions struct {
+	any, track, untrack, addContact, open bool
+}
+
+func (v *itemsWindow) can() actions {
 	it, ok := v.current()
 	if !ok {
-		v.track.Disable()
-		v.untrack.Disable()
-		v.regard.Disable()
-		return
+		return actions{}
 	}
 	tracked := it.Track == agent.Tracked || it.Track == agent.Pending
-	setEnabled(v.track, !tracked)
-	setEnabled(v.untrack, tracked)
-	v.regard.Enable()
-	text := fmt.Sprintf("%s — %s\nReceived %s · %s", orDash(it.From), orDash(it.Subject), it.Received.Local().Format(time.DateTime), it.Track)
-	if it.Reason != "" {
-		text += ": " + it.Reason
+	return actions{
+		any: true, track: !tracked, untrack: tracked,
+		addContact: v.sender.mayAdd(it.Key),
+		open:       it.ActivityID != "" && v.u.be.Settings().CRMURL != "",
 	}
-	if it.Regarding != nil {
-		text += "\nRegarding " + it.Regarding.Entity + " " + orDash(it.Regarding.Name)
-	}
-	if it.Track == agent.Tracked && !it.OwnedByMe {
-		text += "\nThe CRM copy belongs to a colleague."
-	}
-	v.detail.SetText(text)
 }
 
-func (v *itemsWindow) doTrack() {
+// refreshSelection shows the selected message and enables its actions.
+func (v *itemsWindow) refreshSelection() {
 	it, ok := v.current()
-	if !ok {
-		return
-	}
-	v.u.call(func(ctx context.Context) error { return v.u.be.Track(ctx, it.Key, nil) }, func(err error) {
-		if err != nil {
-			v.result.SetText("Could not track: " + err.Error())
-			return
-		}
-		v.result.SetText("Queued: the message will be tracked as soon as the CRM answers.")
-	})
+	v.message.show(it, ok)
+	a := v.can()
+	setEnabled(v.track, a.track)
+	setEnabled(v.trackRe, a.track)
+	setEnabled(v.untrack, a.untrack)
+	setEnabled(v.regard, a.untrack)
+	setEnabled(v.open, a.open)
+	setEnabled(v.copyKey, a.any)
 }
 
-func (v *itemsWindow) doUntrack() {
-	it, ok := v.current()
-	if !ok {
-		return
+// enter is the Enter key on the list: track an untracked message, or
+// change what a tracked one is regarding.
+func (v *itemsWindow) enter() {
+	a := v.can()
+	switch {
+	case a.track:
+		v.doTrack()
+	case a.untrack:
+		v.doRegarding()
 	}
-	var res agent.UntrackResult
-	v.u.call(func(ctx context.Context) (err error) { res, err = v.u.be.Untrack(ctx, it.Key); return err }, func(err error) {
-		if err != nil {
-			v.result.SetText("Could not untrack: " + err.Error())
-			return
-		}
-		v.result.SetText(res.Reason)
-	})
 }
 
-// doRegarding opens a live search over contacts, accounts, opportunities
-// and cases; results are fetched each time and never cached.
-func (v *itemsWindow) doRegarding() {
-	it, ok := v.current()
-	if !ok {
+// setStatus shows s in the status line and the scan's progress bar.
+func (v *itemsWindow) setStatus(s agent.Status) {
+	v.status = s
+	if v.w == nil {
 		return
 	}
-	query := widget.NewEntry()
-	query.SetPlaceHolder("Name of a contact, account, opportunity or case")
-	var results []agent.RecordRef
-	chosen := -1
-	status := widget.NewLabel("")
-	list := widget.NewList(func() int { return len(results) }, func() fyne.CanvasObject { return widget.NewLabel("record") },
-		func(id widget.ListItemID, o fyne.CanvasObject) {
-			r := results[id]
-			o.(*widget.Label).SetText(entityName(r.Entity) + ": " + r.Name)
-		})
-	list.OnSelected = func(id widget.ListItemID) { chosen = id }
-	search := func() {
-		q := query.Text
-		status.SetText("Searching…")
-		var found []agent.RecordRef
-		v.u.call(func(ctx context.Context) (err error) { found, err = v.u.be.SearchRecords(ctx, q, 10); return err }, func(err error) {
-			if err != nil {
-				status.SetText(err.Error())
-				return
-			}
-			results, chosen = found, -1
-			list.UnselectAll()
-			list.Refresh()
-			status.SetText(fmt.Sprintf("%d found", len(found)))
-		})
+	v.statusLine.SetText(windowStatus(s, time.Now()))
+	defer v.relayout()
+	if s.ScanTotal == 0 || s.ScanDone >= s.ScanTotal {
+		v.progress.Hide()
+		return
 	}
-	query.OnSubmitted = func(string) { search() }
-	content := container.NewBorder(container.NewVBox(container.NewBorder(nil, nil, nil, widget.NewButton("Search", search), query), status),
-		nil, nil, nil, list)
-	d := dialog.NewCustomConfirm("Set regarding", "Link", "Cancel", content, func(ok bool) {
-		if !ok || chosen < 0 || chosen >= len(results) {
-			return
-		}
-		r := results[chosen]
-		v.u.call(func(ctx context.Context) error { return v.u.be.SetRegarding(ctx, it.Key, r) }, func(err error) {
-			if err != nil {
-				v.result.SetText("Could not set regarding: " + err.Error())
-				return
-			}
-			v.result.SetText("Queued: regarding " + entityName(r.Entity) + " " + r.Name + ".")
-		})
-	}, v.w)
-	d.Resize(fyne.NewSize(520, 420))
-	d.Show()
+	v.progress.Show()
+	v.progress.SetValue(float64(s.ScanDone) / float64(s.ScanTotal))
+}
+
+// say shows the outcome of an action under the buttons; "" hides it.
+func (v *itemsWindow) say(text string) {
+	v.result.SetText(text)
+	if text == "" {
+		v.result.Hide()
+	} else {
+		v.result.Show()
+	}
+	v.relayout()
+}
+
+// relayout lays the window out again: the bottom lines wrap, so their
+// height changes with their text, and a hidden line gives its room back.
+func (v *itemsWindow) relayout() {
+	v.bottom.Refresh()
+	v.w.Content().Refresh()
 }
 
 func entityName(e string) string {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"image"
 	"image/png"
 	"os"
@@ -23,15 +24,24 @@ func TestWindowsRender(t *testing.T) {
 	be := agenttest.New(agent.StateOnline)
 	now := time.Now()
 	be.SettingsValue = agent.Settings{ConnectionEnabled: true, MaildirPath: "/home/alice/Maildir", Folders: []string{".Sent"},
-		ExcludedAddresses: []string{"@newsletter.example"}, InternalDomains: []string{"demo.local"}}
-	be.Items = []agent.Item{
-		{Key: "k1", From: "Maria Campbell <maria.campbell@contoso.example>", Subject: "Quote for 250 laptops", Track: agent.Tracked, Reason: "sender is in the CRM", Received: now, OwnedByMe: true},
-		{Key: "k2", From: "Sam Stranger <sam@unknown.example>", Subject: "Lunch on Friday?", Track: agent.Untracked, Reason: "no CRM match", Received: now},
-		{Key: "k3", From: "Deals Weekly <noreply@newsletter.example>", Subject: "Your weekly digest", Track: agent.Untracked, Reason: "excluded domain", Received: now},
-	}
+		ExcludedAddresses: []string{"@newsletter.example"}, InternalDomains: []string{"fourthcoffee.example"}}
+	be.SettingsValue.CRMURL = "https://fourthcoffee.crm.dynamics.com"
+	be.SettingsValue.IMAP = agent.IMAPAccount{Host: "mail.fourthcoffee.example", Username: "alice@fourthcoffee.example"}
+	be.StatusValue = agent.Status{State: agent.StateOnline, User: "Alice Martin", Pending: 1,
+		Mail: "imaps://alice@mail.fourthcoffee.example:993", LastSync: now.Add(-2 * time.Minute)}
+	be.Items = append(demoItems(now),
+		agent.Item{Key: "k5", From: "Ana Silva <ana.silva@adatum.example>", Subject: "Site visit next Tuesday: parking, badges and the agenda for the afternoon workshop",
+			Track: agent.Tracked, OwnedByMe: true, Reason: "mail moved into the folder INBOX/Adatum, which is mapped to Adatum Corporation",
+			Regarding: &agent.RecordRef{Entity: "account", ID: "acc-adatum", Name: "Adatum Corporation"}, Received: now.Add(-5 * time.Hour)},
+		agent.Item{Key: "k6", From: "Priya Raman <priya@northwind.example>", Subject: "Invoice 2231 overdue?", Track: agent.Failed,
+			Reason: "the CRM refused the email: the regarding case was closed", Received: now.Add(-30 * time.Hour)},
+	)
+	be.SenderValue = map[agent.MessageKey]*agent.Person{"k1": &maria}
+	be.RulesValue = twoRules()
+	be.MailReportValue = agent.MailReport{Idle: errors.New("the server does not offer IDLE; new mail will be found by checking every 30 seconds"), Folders: 14, Latency: 86 * time.Millisecond}
 	be.DisclosuresValue = []agent.Disclosure{
-		{Key: "k2", At: now, Purpose: "tracking decision", Fields: []agent.FieldSize{{Name: "Message-ID", Bytes: 28}, {Name: "Subject", Bytes: 16}, {Name: "From", Bytes: 17}, {Name: "To", Bytes: 16}, {Name: "Cc", Bytes: 0}}},
-		{Key: "k1", At: now, Purpose: "tracked message", Fields: []agent.FieldSize{{Name: "Message-ID", Bytes: 28}, {Name: "Subject", Bytes: 21}, {Name: "Body", Bytes: 812}}, BodySent: true},
+		{Key: "1764671520.M204815P3011Q12.alice-laptop", At: now, Purpose: "tracking decision", Fields: []agent.FieldSize{{Name: "Message-ID", Bytes: 28}, {Name: "Subject", Bytes: 16}, {Name: "From", Bytes: 17}, {Name: "To", Bytes: 16}, {Name: "Cc", Bytes: 0}}},
+		{Key: "1764667920.M88211P3011Q9.alice-laptop", At: now, Purpose: "tracked message", Fields: []agent.FieldSize{{Name: "Message-ID", Bytes: 28}, {Name: "Subject", Bytes: 21}, {Name: "Body", Bytes: 812}}, BodySent: true},
 	}
 	u := New(a, be, Options{Tray: true, Autostart: &fakeAutostart{}})
 	u.inline = true
@@ -48,14 +58,38 @@ func TestWindowsRender(t *testing.T) {
 	capture(t, "signin-code", u.signIn.w)
 	test.Tap(u.signIn.wait.cancel)
 
-	u.settings.show()
 	u.items.show()
-	eventually(t, "the items", func() bool { return len(u.items.items) == 3 })
+	settle(t, u, "the items", func() bool { return len(u.items.rows) == 6 })
+	u.items.list.Select(0)
+	settle(t, u, "Maria in the CRM", func() bool { return u.items.sender.done })
+	capture(t, "items", u.items.w)
 	u.items.list.Select(1)
+	settle(t, u, "an unknown sender", func() bool { return u.items.sender.done })
+	capture(t, "items-unknown-sender", u.items.w)
+	test.Tap(u.items.sender.add)
+	be.SearchResults = []agent.RecordRef{{Entity: "account", ID: "acc-contoso", Name: "Contoso Ltd"},
+		{Entity: "account", ID: "acc-contoso-ph", Name: "Contoso Pharmaceuticals"}}
+	u.items.contactDlg.picker.query.SetText("contoso")
+	test.Tap(u.items.contactDlg.picker.search)
+	u.items.contactDlg.picker.list.Select(0)
+	capture(t, "items-add-contact", u.items.w)
+	u.items.contactDlg.d.Hide()
+	test.TapSecondaryAt(rowWidget(t, u.items, 1), fyne.NewPos(320, 12))
+	capture(t, "items-menu", u.items.w)
+	u.items.w.Canvas().Overlays().Top().Hide()
+
+	u.settings.show()
+	s := u.settings
+	s.tabs.SelectIndex(tabTracking)
+	capture(t, "settings", s.w)
+	s.tabs.SelectIndex(tabMail)
+	test.Tap(s.mail.test)
+	capture(t, "settings-mail", s.w)
+	s.tabs.SelectIndex(tabFolders)
+	capture(t, "settings-folders", s.w)
+
 	u.sent.show()
-	for name, w := range map[string]fyne.Window{"settings": u.settings.w, "items": u.items.w, "sent": u.sent.w} {
-		capture(t, name, w)
-	}
+	capture(t, "sent", u.sent.w)
 }
 
 // capture checks w is not blank and, with CRMSYNC_SCREENSHOTS set, writes

@@ -2,12 +2,12 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"crmsync/agent"
@@ -25,64 +25,91 @@ var (
 	scopeValues = []agent.AutoTrackScope{agent.TrackFromCRMRecords, agent.TrackReplies, agent.TrackAll, agent.TrackNone}
 )
 
-// settingsWindow edits the non-secret settings.
+// settingsWindow edits the settings, one tab per subject so it fits a
+// small screen. Save applies the Connection, Mail account and Tracking
+// tabs together; folder rules live in the CRM and change at once.
 type settingsWindow struct {
-	u         *UI
-	w         fyne.Window
+	u    *UI
+	w    fyne.Window
+	tabs *container.AppTabs
+
 	connected *widget.Check
-	maildir   *widget.Entry
-	folders   *widget.Entry
-	scope     *widget.RadioGroup
-	excluded  *widget.Entry
-	internal  *widget.Entry
+	crm       *widget.Label
 	autostart *widget.Check
-	errText   *widget.Label
-	save      *widget.Button
+
+	mail    *mailSection
+	folders *folderSection
+
+	scope    *widget.RadioGroup
+	excluded *widget.Entry
+	internal *widget.Entry
+
+	errText *widget.Label
+	save    *widget.Button
+	saveBar *fyne.Container // hidden on the folder tab, where nothing waits for Save
 }
 
+// The settings tabs, in order.
+const (
+	tabConnection = iota
+	tabMail
+	tabFolders
+	tabTracking
+)
+
 func (s *settingsWindow) build() {
-	s.w = s.u.window("crmsync settings", fyne.NewSize(560, 640))
-	s.connected = widget.NewCheck("Connected to the CRM", nil)
-	s.maildir = widget.NewEntry()
-	s.maildir.SetPlaceHolder("~/Maildir")
-	browse := widget.NewButton("Choose…", func() {
-		dialog.ShowFolderOpen(func(dir fyne.ListableURI, err error) {
-			if err == nil && dir != nil {
-				s.maildir.SetText(dir.Path())
-			}
-		}, s.w)
-	})
-	s.folders = widget.NewEntry()
-	s.folders.SetPlaceHolder(".Sent, .Archive")
-	s.scope = widget.NewRadioGroup(scopeChoices, nil)
-	s.excluded = widget.NewMultiLineEntry()
-	s.excluded.SetPlaceHolder("noreply@shop.example\n@newsletters.example")
-	s.excluded.SetMinRowsVisible(3)
-	s.internal = widget.NewMultiLineEntry()
-	s.internal.SetPlaceHolder("yourcompany.com")
-	s.internal.SetMinRowsVisible(2)
-	s.errText = widget.NewLabel("")
-	s.errText.Wrapping = fyne.TextWrapWord
+	s.w = s.u.window("crmsync settings", fyne.NewSize(660, 680))
+	s.mail = newMailSection(s)
+	s.folders = newFolderSection(s)
+	s.errText = wrapped()
 	s.errText.Importance = widget.DangerImportance
 	s.save = widget.NewButton("Save", s.send)
 	s.save.Importance = widget.HighImportance
+	s.errText.Hide()
+	s.saveBar = container.NewVBox(s.errText, container.NewHBox(s.save))
+	s.tabs = container.NewAppTabs(
+		container.NewTabItem("Connection", container.NewVScroll(s.connectionTab())),
+		container.NewTabItem("Mail account", s.mail.content()),
+		container.NewTabItem("Folder tracking", s.folders.content()),
+		container.NewTabItem("Tracking", container.NewVScroll(s.trackingTab())),
+	)
+	s.tabs.OnSelected = func(*container.TabItem) {
+		if s.tabs.SelectedIndex() == tabFolders {
+			s.saveBar.Hide()
+		} else {
+			s.saveBar.Show()
+		}
+	}
+	s.w.SetContent(container.NewBorder(nil, container.NewPadded(s.saveBar), nil, nil, s.tabs))
+}
+
+func (s *settingsWindow) connectionTab() fyne.CanvasObject {
+	s.connected = widget.NewCheck("Connected to the CRM", nil)
+	s.crm = wrapped()
 	connection := widget.NewFormItem("Connection", s.connected)
 	connection.HintText = "When off, nothing is sent and your work waits."
-	form := widget.NewForm(
-		connection,
-		widget.NewFormItem("Mail folder", container.NewBorder(nil, nil, nil, browse, s.maildir)),
-		widget.NewFormItem("Also watch", s.folders),
-		widget.NewFormItem("Track automatically", s.scope),
-		widget.NewFormItem("Never track", s.excluded),
-		widget.NewFormItem("Internal domains", s.internal),
-	)
+	form := widget.NewForm(connection, widget.NewFormItem("CRM", s.crm))
 	items := []fyne.CanvasObject{form}
 	if s.u.o.Autostart != nil {
 		s.autostart = widget.NewCheck("Start crmsync when I log in", nil)
 		items = append(items, s.autostart)
 	}
-	items = append(items, s.errText, container.NewHBox(s.save))
-	s.w.SetContent(container.NewVScroll(container.NewVBox(items...)))
+	return container.NewVBox(items...)
+}
+
+func (s *settingsWindow) trackingTab() fyne.CanvasObject {
+	s.scope = widget.NewRadioGroup(scopeChoices, nil)
+	s.excluded = widget.NewMultiLineEntry()
+	s.excluded.SetPlaceHolder("noreply@shop.example\n@newsletters.example")
+	s.excluded.SetMinRowsVisible(4)
+	s.internal = widget.NewMultiLineEntry()
+	s.internal.SetPlaceHolder("yourcompany.example")
+	s.internal.SetMinRowsVisible(3)
+	never := widget.NewFormItem("Never track", s.excluded)
+	never.HintText = "Addresses, or @domains, one a line. Checked on this computer only."
+	internal := widget.NewFormItem("Internal domains", s.internal)
+	internal.HintText = "Mail between colleagues is not tracked automatically."
+	return widget.NewForm(widget.NewFormItem("Track automatically", s.scope), never, internal)
 }
 
 func (s *settingsWindow) show() {
@@ -90,6 +117,7 @@ func (s *settingsWindow) show() {
 		s.build()
 	}
 	s.load(s.u.be.Settings())
+	s.folders.load()
 	s.w.Show()
 	s.w.RequestFocus()
 }
@@ -97,8 +125,8 @@ func (s *settingsWindow) show() {
 // load fills the form from the backend's settings.
 func (s *settingsWindow) load(st agent.Settings) {
 	s.connected.SetChecked(st.ConnectionEnabled)
-	s.maildir.SetText(st.MaildirPath)
-	s.folders.SetText(strings.Join(st.Folders, ", "))
+	s.crm.SetText(orDash(st.CRMURL))
+	s.mail.load(st)
 	if i := slices.Index(scopeValues, st.AutoTrack); i >= 0 {
 		s.scope.SetSelected(scopeChoices[i])
 	}
@@ -107,20 +135,18 @@ func (s *settingsWindow) load(st agent.Settings) {
 	if s.autostart != nil {
 		s.autostart.SetChecked(s.u.o.Autostart.Enabled())
 	}
-	s.errText.SetText("")
+	s.setError("")
 }
 
-// patch is what the form changes, relative to cur.
-func (s *settingsWindow) patch(cur agent.Settings) agent.SettingsPatch {
+// patch is what the form changes, relative to cur. A message instead
+// says what the user must correct first.
+func (s *settingsWindow) patch(cur agent.Settings) (agent.SettingsPatch, string) {
 	var p agent.SettingsPatch
 	if on := s.connected.Checked; on != cur.ConnectionEnabled {
 		p.ConnectionEnabled = &on
 	}
-	if d := strings.TrimSpace(s.maildir.Text); d != cur.MaildirPath {
-		p.MaildirPath = &d
-	}
-	if f := splitList(s.folders.Text); !slices.Equal(f, cur.Folders) {
-		p.Folders = &f
+	if msg := s.mail.patch(cur, &p); msg != "" {
+		return p, msg
 	}
 	if i := slices.Index(scopeChoices, s.scope.Selected); i >= 0 && scopeValues[i] != cur.AutoTrack {
 		v := scopeValues[i]
@@ -132,7 +158,15 @@ func (s *settingsWindow) patch(cur agent.Settings) agent.SettingsPatch {
 	if x := splitList(s.internal.Text); !slices.Equal(x, cur.InternalDomains) {
 		p.InternalDomains = &x
 	}
-	return p
+	return p, ""
+}
+
+// setError shows msg above Save; "" hides the line.
+func (s *settingsWindow) setError(msg string) {
+	s.errText.SetText(msg)
+	s.errText.Hidden = msg == ""
+	s.saveBar.Refresh()
+	s.w.Content().Refresh()
 }
 
 // splitList reads one entry per line or comma, without blanks.
@@ -146,25 +180,41 @@ func splitList(text string) []string {
 	return out
 }
 
+// send saves: the mail password first, to the keychain (so the engine
+// finds it when it switches accounts), then the settings.
 func (s *settingsWindow) send() {
-	p := s.patch(s.u.be.Settings())
+	p, msg := s.patch(s.u.be.Settings())
+	if msg != "" {
+		s.setError(msg)
+		s.tabs.SelectIndex(tabMail)
+		return
+	}
+	password := s.mail.password.Text
+	account, _ := s.mail.account()
 	var autoErr error
 	if s.autostart != nil && s.autostart.Checked != s.u.o.Autostart.Enabled() {
 		autoErr = s.u.o.Autostart.SetEnabled(s.autostart.Checked)
 	}
+	savePassword := password != "" && s.mail.imap()
 	s.save.Disable()
 	s.u.call(func(ctx context.Context) error {
+		if savePassword {
+			if err := s.u.be.SaveMailPassword(ctx, account, password); err != nil {
+				return fmt.Errorf("the mail password was not saved in the system keychain, so nothing was changed: %w", err)
+			}
+		}
 		_, err := s.u.be.UpdateSettings(ctx, p)
 		return err
 	}, func(err error) {
 		s.save.Enable()
 		switch {
 		case err != nil:
-			s.errText.SetText(err.Error())
+			s.setError(err.Error())
 		case autoErr != nil:
-			s.errText.SetText("Start at login could not be changed: " + autoErr.Error())
+			s.setError("Start at login could not be changed: " + autoErr.Error())
 		default:
-			s.errText.SetText("")
+			s.mail.password.SetText("")
+			s.setError("")
 			s.w.Hide()
 		}
 	})

@@ -84,7 +84,7 @@ func statusLine(s agent.Status, now time.Time) string {
 		parts = append(parts, "synced "+ago(now.Sub(s.LastSuccess)))
 	}
 	if s.State == agent.StateBackoff && !s.NextRetry.IsZero() {
-		parts = append(parts, "retry in "+ago(s.NextRetry.Sub(now)))
+		parts = append(parts, "retry in "+span(s.NextRetry.Sub(now).Round(time.Minute)))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -110,14 +110,25 @@ func stateText(s agent.State) string {
 	return s.String()
 }
 
+// ago says how long ago something happened that took d.
 func ago(d time.Duration) string {
+	if d < time.Minute {
+		return "just now"
+	}
+	return span(d) + " ago"
+}
+
+// span words a duration the way the status lines use it: "2 min", "3 h".
+func span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return "just now"
+		return "less than a minute"
 	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d/time.Hour))
 	}
-	return fmt.Sprintf("%d h ago", int(d/time.Hour))
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
 // stop turns the menu into the stopped engine's: the error in the status

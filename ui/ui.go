@@ -64,6 +64,10 @@ type UI struct {
 	// set it to keep widget updates on the test's goroutine.
 	inline bool
 	queued chan func()
+
+	// life ends when the app's run ends (the ctx given to Start); window
+	// clocks such as the items window's "last sync" line stop with it.
+	life context.Context
 }
 
 // New builds the UI; call Start before running the app.
@@ -72,7 +76,7 @@ func New(a fyne.App, be agent.Backend, o Options) *UI {
 		o.Timeout = 30 * time.Second
 	}
 	a.SetIcon(assets.AppIcon())
-	u := &UI{app: a, be: be, o: o, status: be.Status(), queued: make(chan func(), 256)}
+	u := &UI{app: a, be: be, o: o, status: be.Status(), queued: make(chan func(), 256), life: context.Background()}
 	u.notes = newNotifier(a, time.Now)
 	u.signIn = &signInWindow{u: u}
 	u.settings = &settingsWindow{u: u}
@@ -91,6 +95,7 @@ func New(a fyne.App, be agent.Backend, o Options) *UI {
 // follows the state: it shows whenever nobody is signed in, from the
 // first status on.
 func (u *UI) Start(ctx context.Context) {
+	u.life = ctx
 	events := u.be.Subscribe(ctx)
 	go func() {
 		for {
@@ -135,7 +140,7 @@ func (u *UI) applyStatus(s agent.Status) {
 	}
 	u.status = s
 	u.tray.refresh()
-	u.items.setProgress(s.ScanDone, s.ScanTotal)
+	u.items.setStatus(s)
 	if u.main != nil {
 		u.refreshMain()
 	}
@@ -171,6 +176,23 @@ func (u *UI) call(fn func(ctx context.Context) error, done func(err error)) {
 		err := fn(ctx)
 		cancel()
 		fyne.Do(func() { done(err) })
+	}()
+}
+
+// async runs fn against the backend on its own goroutine under parent,
+// always, then done on the Fyne goroutine. Unlike call it never runs
+// inline, so a lookup that a newer one overtakes can be cancelled through
+// parent while it waits, even in widget tests.
+func (u *UI) async(parent context.Context, fn func(ctx context.Context) error, done func(err error)) {
+	if u.stopped != nil {
+		done(ErrEngineStopped)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(parent, u.o.Timeout)
+		err := fn(ctx)
+		cancel()
+		u.post(func() { done(err) })
 	}()
 }
 

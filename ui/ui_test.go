@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +71,7 @@ func TestTrayFollowsStatus(t *testing.T) {
 		t.Errorf("online with an error warning: icon %s", tr.icon)
 	}
 	u.apply(agent.Event{Status: &agent.Status{State: agent.StateBackoff, NextRetry: time.Now().Add(3 * time.Minute)}})
-	if !strings.Contains(tr.status.Label, "CRM unreachable") || !strings.Contains(tr.status.Label, "retry in 2 min") {
+	if !strings.Contains(tr.status.Label, "CRM unreachable") || !strings.Contains(tr.status.Label, "retry in 3 min") {
 		t.Errorf("backoff status line %q", tr.status.Label)
 	}
 }
@@ -122,75 +121,6 @@ type fakeAutostart struct{ on bool }
 
 func (f *fakeAutostart) Enabled() bool            { return f.on }
 func (f *fakeAutostart) SetEnabled(on bool) error { f.on = on; return nil }
-
-func TestSettingsPatch(t *testing.T) {
-	a := test.NewTempApp(t)
-	be := agenttest.New(agent.StateOnline)
-	be.SettingsValue = agent.Settings{ConnectionEnabled: true, MaildirPath: "/home/a/Maildir", AutoTrack: agent.TrackFromCRMRecords}
-	auto := &fakeAutostart{}
-	u := New(a, be, Options{Tray: true, Autostart: auto})
-	u.inline = true
-	s := u.settings
-	s.show()
-	s.scope.SetSelected("All mail")
-	s.excluded.SetText("noreply@shop.example\n\n@news.example, other@x.example")
-	s.folders.SetText(".Sent")
-	s.autostart.SetChecked(true)
-	test.Tap(s.save)
-	eventually(t, "the patch", func() bool {
-		return hasCall(be, "UpdateSettings autotrack=1 excluded=noreply@shop.example,@news.example,other@x.example")
-	})
-	if !auto.on {
-		t.Error("start at login was not switched on")
-	}
-	// Only what changed is sent.
-	for _, c := range be.Calls() {
-		if strings.Contains(c, "maildir=") || strings.Contains(c, "connection=") {
-			t.Errorf("unchanged settings were sent: %s", c)
-		}
-	}
-	be.SetError("UpdateSettings", errors.New("maildir: /nope: not a maildir: missing cur/, new/, tmp/"))
-	s.maildir.SetText("/nope")
-	test.Tap(s.save)
-	eventually(t, "the error shown", func() bool { return strings.Contains(s.errText.Text, "not a maildir") })
-}
-
-func TestItemsWindow(t *testing.T) {
-	u, be := newUI(t, agent.StateOnline)
-	be.Items = []agent.Item{
-		{Key: "k1", From: "Maria Campbell", Subject: "Quote", Track: agent.Tracked, Reason: "sender is in the CRM", Received: time.Now()},
-		{Key: "k2", From: "Stranger", Subject: "Lunch?", Track: agent.Untracked, Reason: "no CRM match", Received: time.Now()},
-	}
-	v := u.items
-	v.show()
-	eventually(t, "the list", func() bool { return len(v.items) == 2 })
-	v.list.Select(1)
-	if !strings.Contains(v.detail.Text, "no CRM match") || v.track.Disabled() == true || !v.untrack.Disabled() {
-		t.Errorf("untracked item: %q track=%v untrack=%v", v.detail.Text, v.track.Disabled(), v.untrack.Disabled())
-	}
-	test.Tap(v.track)
-	eventually(t, "Track k2", func() bool { return hasCall(be, "Track k2") })
-	v.list.Select(0)
-	be.UntrackResultValue = agent.UntrackResult{Reason: "The CRM copy stays because Bob Nguyen owns it; only the link on this computer is removed."}
-	test.Tap(v.untrack)
-	eventually(t, "the untrack reason", func() bool { return strings.Contains(v.result.Text, "Bob Nguyen owns it") })
-	be.UntrackResultValue = agent.UntrackResult{DeletedInCRM: true, Reason: "The CRM copy will be deleted: it is yours."}
-	test.Tap(v.untrack)
-	eventually(t, "the deleted reason", func() bool { return strings.Contains(v.result.Text, "will be deleted") })
-
-	u.apply(agent.Event{Item: &agent.Item{Key: "k3", Subject: "New", Track: agent.Pending, Received: time.Now()}})
-	if len(v.items) != 3 || v.items[0].Key != "k3" {
-		t.Errorf("a new item goes on top: %v", v.items)
-	}
-	u.apply(agent.Event{Status: &agent.Status{State: agent.StateOnline, ScanDone: 250, ScanTotal: 1000}})
-	if !v.progress.Visible() || v.scanText.Text != "Reading your mail folder: 250 of 1000 messages" {
-		t.Errorf("scan progress: %q", v.scanText.Text)
-	}
-	u.apply(agent.Event{Status: &agent.Status{State: agent.StateOnline, ScanDone: 1000, ScanTotal: 1000}})
-	if v.progress.Visible() {
-		t.Error("progress must hide when the scan is done")
-	}
-}
 
 func TestNotificationsCoalesce(t *testing.T) {
 	a := test.NewTempApp(t)

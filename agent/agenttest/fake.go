@@ -36,6 +36,21 @@ type FakeBackend struct {
 	// CodePrompt is what a device code sign-in passes to Credentials.Prompt;
 	// a zero Expires means 15 minutes after the call.
 	CodePrompt agent.SignInPrompt
+	// MailReportValue is returned by TestMail.
+	MailReportValue agent.MailReport
+	// MailPassword is the last password SaveMailPassword kept.
+	MailPassword string
+	// MailFoldersValue is returned by MailFolders.
+	MailFoldersValue []string
+	// RulesValue is returned by FolderRules; AddFolderRule and
+	// RemoveFolderRule change it as the CRM would.
+	RulesValue []agent.FolderRule
+	// SenderValue maps a message to the CRM person Sender returns; a
+	// missing key is a sender the CRM does not know. AddContact adds to it.
+	SenderValue map[agent.MessageKey]*agent.Person
+	// SenderBlock, when not nil, holds every Sender answer until it is
+	// closed (or the call's ctx ends).
+	SenderBlock chan struct{}
 
 	calls  []string
 	subs   []chan agent.Event
@@ -244,6 +259,19 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	if p.MaildirPath != nil {
 		parts = append(parts, "maildir="+*p.MaildirPath)
 	}
+	if p.Folders != nil {
+		parts = append(parts, "folders="+strings.Join(*p.Folders, ","))
+	}
+	if p.IMAP != nil {
+		imap := "none"
+		if !p.IMAP.IsZero() {
+			imap = p.IMAP.URL()
+			if p.IMAP.CAFile != "" {
+				imap += " ca=" + p.IMAP.CAFile
+			}
+		}
+		parts = append(parts, "imap="+imap)
+	}
 	if p.AutoTrack != nil {
 		parts = append(parts, fmt.Sprintf("autotrack=%d", *p.AutoTrack))
 	}
@@ -264,6 +292,12 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	}
 	if p.MaildirPath != nil {
 		s.MaildirPath = *p.MaildirPath
+	}
+	if p.Folders != nil {
+		s.Folders = *p.Folders
+	}
+	if p.IMAP != nil {
+		s.IMAP = *p.IMAP
 	}
 	if p.AutoTrack != nil {
 		s.AutoTrack = *p.AutoTrack
