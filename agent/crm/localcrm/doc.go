@@ -34,6 +34,8 @@
 //	POST /oauth2/v2.0/token                               as before: password and refresh_token with any scope, a
 //	                                                      refresh token in every answer, no rotation (also the new grants)
 //	/api/data/v9.2/ (also v9.0, v9.1)                     the Web API; every request needs Authorization: Bearer
+//	GET  /main.aspx?etn=<table>&id=<guid>                 the web app's record address: a page that names the
+//	                                                      record and says this server has no web app
 //
 // Refusals are written as Entra writes them: error, an error_description
 // starting with the AADSTS code, error_codes, timestamp, trace_id,
@@ -44,12 +46,14 @@
 // Web API:
 //
 //	GET  WhoAmI() | WhoAmI
-//	GET, POST                  emails, contacts, accounts, queues, systemusers, and with Options.App
+//	GET, POST                  emails, contacts, accounts, queues, systemusers, mailboxes,
+//	                           mailboxtrackingfolders, and with Options.App
 //	                           opportunities and leads (sales), incidents (service)
 //	GET, PATCH (upsert), DELETE <set>(<guid>)
 //	GET, PUT                   emails(<guid>)/email_activity_parties
 //	PUT, DELETE                <set>(<guid>)/<navigation property>/$ref
 //	GET  CheckIncomingEmail(...), CheckPromoteEmail(...)
+//	GET  RetrieveMailboxTrackingFolders(MailboxId=@m)?@m='<guid>'
 //	POST emails/Microsoft.Dynamics.CRM.DeliverIncomingEmail
 //	POST emails(<guid>)/Microsoft.Dynamics.CRM.DeliverPromoteEmail
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName=...)
@@ -104,6 +108,25 @@
 //   - Emails are updated and deleted only by their owner (403, code
 //     0x80040220); other business records may be updated by anyone and
 //     deleted by their owner; systemusers are read-only.
+//   - Every user has a mailbox (systemuser _defaultmailbox_value; the
+//     mailbox's _regardingobjectid_value is the user). Mailboxes are
+//     read-only through the Web API, since changing one is an
+//     administrator's task and this server has no administrator role
+//     there: Server.SetMailboxDelivery stands for the administrator.
+//     Demo mailboxes deliver through the desktop client (alice, dave:
+//     outgoingemaildeliverymethod 1) or server-side synchronization (bob,
+//     carol: 2); other users' mailboxes use 2.
+//   - A user reads only their own mailbox and its folder-level tracking
+//     rules (mailboxtrackingfolders): a query leaves the others out, as
+//     Dataverse leaves out rows a user-depth privilege does not reach, and
+//     a retrieve, update, delete or create on another user's mailbox is
+//     403. A rule needs exchangefolderid and mailboxid@odata.bind; its
+//     regarding record is bound with regardingobjectid_<table>@odata.bind
+//     (account, contact, lead, opportunity, incident). A folder has one
+//     rule per mailbox (a second is 412 DuplicateRecord), and a mailbox at
+//     most 25 rules (the 26th is 400, its message says the limit).
+//   - Choice columns (the mailbox delivery methods) answer their label as
+//     the formatted value and refuse values outside their choices.
 //   - CheckIncomingEmail: 0 Duplicate when any email has exactly that
 //     messageid (case-sensitive); 7 InvalidSender when From is empty or not
 //     an address; 5 SenderMatch when From resolves (systemuser, contact,
@@ -140,9 +163,10 @@
 //	                signing, MFA, sign-in pages, OAuth errors, bearer checks
 //	webapi          the Web API: routing, record handlers, answers, $metadata
 //	functions       WhoAmI, CheckIncomingEmail, CheckPromoteEmail,
-//	                DeliverIncomingEmail, DeliverPromoteEmail, privilege checks
+//	                DeliverIncomingEmail, DeliverPromoteEmail, privilege checks,
+//	                RetrieveMailboxTrackingFolders
 //	records         the tables (with Options.App), payload validation and the
-//	                record rules
+//	                record rules, mailboxes and folder-level tracking rules
 //	odata           query options, Prefer, the $filter language with
 //	                wildcards, paging, function parameters
 //	store           the SQLite store, its transactions (BeginTx) and rows

@@ -77,7 +77,8 @@ var (
 	ErrNoUser = idp.ErrNoUser
 )
 
-// AddUser creates a user who can sign in, with a systemuser record. canSync
+// AddUser creates a user who can sign in, with a systemuser record and a
+// mailbox (server-side synchronization). canSync
 // picks the Salesperson role (with prvSyncToOutlook) or Sales Viewer
 // (without). It returns the systemuserid.
 func (s *Server) AddUser(email, password, fullname string, canSync bool) (string, error) {
@@ -89,8 +90,10 @@ func (s *Server) AddUser(email, password, fullname string, canSync bool) (string
 	var id string
 	err := s.st.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		id, err = s.idp.AddUser(ctx, tx, "", email, password, fullname, role)
-		return err
+		if id, err = s.idp.AddUser(ctx, tx, "", email, password, fullname, role); err != nil {
+			return err
+		}
+		return s.ensureMailbox(ctx, tx, id)
 	})
 	return id, err
 }

@@ -19,17 +19,23 @@ type DemoUser struct {
 	// RequireMFA marks a user who must use multi-factor authentication:
 	// the password grant refuses them, the interactive sign-ins work.
 	RequireMFA bool
+	// Delivery is how the user's mailbox sends and receives email
+	// (DeliveryOutlook or DeliveryServerSideSync).
+	Delivery int
 }
 
 // DemoUsers returns the users SeedDemo creates: alice and bob may sync
 // (Salesperson), carol may not (Sales Viewer), and dave may sync but must
-// use MFA, so only browser and device code sign-ins work for him.
+// use MFA, so only browser and device code sign-ins work for him. Each
+// has a mailbox: alice's and dave's deliver through a desktop client
+// (DeliveryOutlook), bob's and carol's through server-side
+// synchronization.
 func DemoUsers() []DemoUser {
 	return []DemoUser{
-		{Email: "alice@demo.local", Password: "demo-alice", FullName: "Alice Martin", Role: RoleSalesperson},
-		{Email: "bob@demo.local", Password: "demo-bob", FullName: "Bob Nguyen", Role: RoleSalesperson},
-		{Email: "carol@demo.local", Password: "demo-carol", FullName: "Carol Diaz", Role: RoleSalesViewer},
-		{Email: "dave@demo.local", Password: "demo-dave", FullName: "Dave Okafor", Role: RoleSalesperson, RequireMFA: true},
+		{Email: "alice@demo.local", Password: "demo-alice", FullName: "Alice Martin", Role: RoleSalesperson, Delivery: DeliveryOutlook},
+		{Email: "bob@demo.local", Password: "demo-bob", FullName: "Bob Nguyen", Role: RoleSalesperson, Delivery: DeliveryServerSideSync},
+		{Email: "carol@demo.local", Password: "demo-carol", FullName: "Carol Diaz", Role: RoleSalesViewer, Delivery: DeliveryServerSideSync},
+		{Email: "dave@demo.local", Password: "demo-dave", FullName: "Dave Okafor", Role: RoleSalesperson, RequireMFA: true, Delivery: DeliveryOutlook},
 	}
 }
 
@@ -49,6 +55,7 @@ type demoAccount struct{ name, email, phone, city, web, owner string }
 
 type demoContact struct {
 	first, last, email, email2, job, account, owner string
+	phone, mobile                                   string // telephone1 and mobilephone; "" for none
 }
 
 type demoOpportunity struct {
@@ -70,14 +77,14 @@ func demoData() ([]demoAccount, []demoContact, []demoOpportunity, []demoCase) {
 		{"Wide World Importers", "info@wideworldimporters.example", "+61 2 5550 1234", "Sydney", "https://wideworldimporters.example", "bob@demo.local"},
 	}
 	contacts := []demoContact{
-		{"Maria", "Campbell", "maria.campbell@contoso.example", "maria@campbell.example", "Purchasing Manager", "Contoso Ltd", "alice@demo.local"},
-		{"Thomas", "Andersen", "thomas.andersen@contoso.example", "", "IT Director", "Contoso Ltd", "alice@demo.local"},
-		{"Yvonne", "McKay", "yvonne.mckay@fabrikam.example", "", "Operations Lead", "Fabrikam Inc", "alice@demo.local"},
-		{"Nancy", "Anderson", "nancy.anderson@adventure-works.example", "nancy.a@home.example", "Buyer", "Adventure Works Cycles", "bob@demo.local"},
-		{"Paul", "Cannon", "paul.cannon@northwind.example", "", "Warehouse Manager", "Northwind Traders", "bob@demo.local"},
-		{"Rene", "Valdes", "rene.valdes@tailspin.example", "", "Marketing Director", "Tailspin Toys", "alice@demo.local"},
-		{"Sidney", "Higa", "sidney.higa@wideworldimporters.example", "", "CFO", "Wide World Importers", "bob@demo.local"},
-		{"Susan", "Burk", "susan.burk@example.com", "", "Consultant", "", "alice@demo.local"},
+		{"Maria", "Campbell", "maria.campbell@contoso.example", "maria@campbell.example", "Purchasing Manager", "Contoso Ltd", "alice@demo.local", "+1 425 555 0101", ""},
+		{"Thomas", "Andersen", "thomas.andersen@contoso.example", "", "IT Director", "Contoso Ltd", "alice@demo.local", "", "+1 425 555 0188"},
+		{"Yvonne", "McKay", "yvonne.mckay@fabrikam.example", "", "Operations Lead", "Fabrikam Inc", "alice@demo.local", "", ""},
+		{"Nancy", "Anderson", "nancy.anderson@adventure-works.example", "nancy.a@home.example", "Buyer", "Adventure Works Cycles", "bob@demo.local", "", ""},
+		{"Paul", "Cannon", "paul.cannon@northwind.example", "", "Warehouse Manager", "Northwind Traders", "bob@demo.local", "", ""},
+		{"Rene", "Valdes", "rene.valdes@tailspin.example", "", "Marketing Director", "Tailspin Toys", "alice@demo.local", "", ""},
+		{"Sidney", "Higa", "sidney.higa@wideworldimporters.example", "", "CFO", "Wide World Importers", "bob@demo.local", "", ""},
+		{"Susan", "Burk", "susan.burk@example.com", "", "Consultant", "", "alice@demo.local", "", ""},
 	}
 	opps := []demoOpportunity{
 		{"250 laptops for the field team", "Contoso Ltd", 312500, "alice@demo.local"},
@@ -113,6 +120,9 @@ func (s *Server) SeedDemo() error {
 			}
 			if existing != nil {
 				users[u.Email] = existing.ID
+				if err := s.ensureMailbox(ctx, tx, existing.ID); err != nil {
+					return err
+				}
 				continue
 			}
 			id, err := s.idp.AddUser(ctx, tx, DemoID("systemuser", u.Email), u.Email, u.Password, u.FullName, u.Role)
@@ -123,6 +133,9 @@ func (s *Server) SeedDemo() error {
 				if _, err := tx.ExecContext(ctx, `UPDATE users SET require_mfa = 1 WHERE id = ?`, id); err != nil {
 					return fmt.Errorf("localcrm: seed MFA setting: %w", err)
 				}
+			}
+			if err := s.ensureMailbox(ctx, tx, id); err != nil {
+				return err
 			}
 			users[u.Email] = id
 		}
@@ -159,6 +172,12 @@ func (s *Server) SeedDemo() error {
 			}
 			if c.email2 != "" {
 				attrs["emailaddress2"] = c.email2
+			}
+			if c.phone != "" {
+				attrs["telephone1"] = c.phone
+			}
+			if c.mobile != "" {
+				attrs["mobilephone"] = c.mobile
 			}
 			lookups := map[string]*store.Ref{}
 			if c.account != "" {

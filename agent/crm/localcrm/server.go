@@ -185,6 +185,10 @@ func New(opts Options) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if err := s.ensureMailboxes(context.Background()); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.idp = idp.New(idp.Config{
 		Store: st, Log: log, Now: opts.Now, Limiter: s.limiter, Auth: opts.Auth, BaseURL: opts.BaseURL,
 		BusinessUnitID: s.org.BusinessUnitID, TokenTTL: opts.TokenTTL, RefreshTTL: opts.RefreshTTL,
@@ -267,6 +271,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(rw, "Local CRM: Dataverse Web API at /api/data/"+APIVersion+"/, sign-in at /"+TenantID+
 			"/v2.0/.well-known/openid-configuration (Entra ID) and /adfs/.well-known/openid-configuration (AD FS)\n")
+	case path == "/main.aspx":
+		route = "webapp"
+		s.serveRecordPage(rw, r)
 	case s.idp.Serve(rw, r):
 		route = "identity"
 	default:

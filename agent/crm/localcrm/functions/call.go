@@ -1,7 +1,8 @@
 // Package functions implements the Dataverse messages the local CRM's Web
-// API offers as functions and actions: WhoAmI, CheckIncomingEmail and
-// CheckPromoteEmail (unbound functions), DeliverIncomingEmail and
-// DeliverPromoteEmail (actions bound to emails), and the privilege checks
+// API offers as functions and actions: WhoAmI, CheckIncomingEmail,
+// CheckPromoteEmail and RetrieveMailboxTrackingFolders (unbound
+// functions), DeliverIncomingEmail and DeliverPromoteEmail (actions bound
+// to emails), and the privilege checks
 // bound to systemusers (RetrieveUserPrivilegeByPrivilegeName,
 // RetrieveUserPrivileges, RetrievePrincipalAccess). Each returns the body
 // of its 200 answer or an OData error.
@@ -38,7 +39,7 @@ type Call struct {
 // IsUnbound reports whether name is an unbound function this server has.
 func IsUnbound(name string) bool {
 	switch name {
-	case "WhoAmI", "CheckIncomingEmail", "CheckPromoteEmail":
+	case "WhoAmI", "CheckIncomingEmail", "CheckPromoteEmail", "RetrieveMailboxTrackingFolders":
 		return true
 	}
 	return false

@@ -52,6 +52,8 @@ func (c *Call) Unbound(name string, args map[string]any) (wire.Object, error) {
 		return c.checkIncomingEmail(args)
 	case "CheckPromoteEmail":
 		return c.checkPromoteEmail(args)
+	case "RetrieveMailboxTrackingFolders":
+		return c.retrieveMailboxTrackingFolders(args)
 	}
 	return nil, wire.NotFoundSegment(name)
 }

@@ -49,6 +49,10 @@ type Column struct {
 	MaxLen   int  // for strings: the longest value accepted, in characters
 	ReadOnly bool // maintained by the server; a payload that sets it is refused
 	DateOnly bool // a DateTime Column with DateOnly behaviour: "2024-05-01" is accepted
+	// Options are the values and labels of a Choice (option set) column;
+	// nil for other columns. Other values are refused, and the label is
+	// the value's formatted value.
+	Options map[int]string
 }
 
 // Lookup is a single-valued reference to another record, read as
@@ -311,7 +315,7 @@ func NewCatalog(app string) (*Catalog, error) {
 				{Name: "contactid", Type: TGUID},
 				str("fullname", 160), str("firstname", 50), str("lastname", 50),
 				str("emailaddress1", 100), str("emailaddress2", 100), str("emailaddress3", 100),
-				str("jobtitle", 100), str("telephone1", 50),
+				str("jobtitle", 100), str("telephone1", 50), str("mobilephone", 50),
 			}, commonTail()...),
 			Lookups:   append([]*Lookup{customerLookup("parentcustomerid")}, ownerLookups("contact")...),
 			States:    activeInactive,
@@ -363,6 +367,7 @@ func NewCatalog(app string) (*Catalog, error) {
 				str("fullname", 160), str("firstname", 50), str("lastname", 50),
 				str("companyname", 100), str("subject", 300),
 				str("emailaddress1", 100), str("emailaddress2", 100), str("emailaddress3", 100),
+				str("jobtitle", 100), str("telephone1", 50), str("mobilephone", 20),
 			}, commonTail()...),
 			Lookups:   ownerLookups("lead"),
 			States:    map[int][]int{0: {1, 2}, 1: {3}, 2: {4, 5, 6, 7}},
@@ -394,10 +399,13 @@ func NewCatalog(app string) (*Catalog, error) {
 			},
 			Lookups: []*Lookup{
 				{Attr: "businessunitid", Targets: []string{"businessunit"}, ReadOnly: true, Navs: map[string]string{}},
+				// The user's mailbox, created with the user (see mailbox.go).
+				{Attr: "defaultmailbox", Targets: []string{"mailbox"}, ReadOnly: true, Navs: map[string]string{"defaultmailbox": "mailbox"}},
 			},
 			EmailCols: []string{"internalemailaddress"},
 		},
 	}
+	list = append(list, mailboxTables(app)...)
 	c := &Catalog{bySet: map[string]*Entity{}, byLogical: map[string]*Entity{}}
 	for _, e := range list {
 		if !appHas(app, e.app) {

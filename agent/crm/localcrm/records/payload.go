@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -176,6 +177,11 @@ func ConvertValue(ent *Entity, col *Column, v any) (any, error) {
 		if col.Type == TInt && (f != math.Trunc(f) || f < math.MinInt32 || f > math.MaxInt32) {
 			return nil, mismatch()
 		}
+		if _, ok := col.Options[int(f)]; col.Options != nil && !ok {
+			return nil, wire.Errf(http.StatusBadRequest, wire.CodeValidation,
+				"A validation error occurred. The value %v of '%s' on record of type '%s' is outside the valid range. Accepted Values: %s.",
+				f, col.Name, ent.Logical, optionList(col.Options))
+		}
 		return f, nil
 	case TDateTime:
 		s, ok := v.(string)
@@ -200,6 +206,20 @@ func ConvertValue(ent *Entity, col *Column, v any) (any, error) {
 		return g, nil
 	}
 	return nil, mismatch()
+}
+
+// optionList writes the values of a choice column in order, for messages.
+func optionList(opts map[int]string) string {
+	vals := make([]int, 0, len(opts))
+	for v := range opts {
+		vals = append(vals, v)
+	}
+	sort.Ints(vals)
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ",")
 }
 
 // parseBindPath reads "/contacts(<guid>)", "contacts(<guid>)" or an

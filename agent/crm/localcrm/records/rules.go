@@ -68,6 +68,11 @@ func ETagMatches(header string, rec *store.Record) bool {
 // PrivilegeDenied is Dataverse's answer when a role lacks access.
 func (c *Session) PrivilegeDenied(ent *Entity, rec *store.Record, verb string) error {
 	priv := "prv" + verb + privEntity(ent)
+	if rec == nil && ent.Logical == "mailbox" {
+		return wire.Errf(http.StatusForbidden, wire.CodePrivilege,
+			"Principal user (Id=%s, type=8) is missing %s privilege on mailbox: only a CRM administrator may create, change or delete mailboxes.",
+			c.UserID, priv)
+	}
 	if rec == nil {
 		return wire.Errf(http.StatusForbidden, wire.CodePrivilege,
 			"Principal user (Id=%s, type=8) is missing %s privilege on %s: records of this table are read-only through the Web API.",
@@ -84,6 +89,8 @@ func privEntity(ent *Entity) string {
 		return "Activity"
 	case "systemuser":
 		return "User"
+	case "mailboxtrackingfolder":
+		return "MailboxTrackingFolder"
 	}
 	return strings.ToUpper(ent.Logical[:1]) + ent.Logical[1:]
 }
@@ -112,6 +119,11 @@ func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store
 	}
 	if ent.Set == "emails" {
 		if err := c.CheckDuplicateMessageID(tx, rec); err != nil {
+			return nil, err
+		}
+	}
+	if ent.Logical == "mailboxtrackingfolder" {
+		if err := c.CheckFolderRule(tx, ent, rec, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -329,6 +341,9 @@ func (c *Session) NewRecord(ent *Entity, id string) *store.Record {
 	if ent.Set == "emails" {
 		rec.Attrs["directioncode"] = true
 		rec.Attrs["attachmentcount"] = float64(0)
+	}
+	if ent.Logical == "mailboxtrackingfolder" {
+		rec.Attrs["folderonboardingstatus"] = float64(0) // SystemRequired; no rule has run yet
 	}
 	return rec
 }

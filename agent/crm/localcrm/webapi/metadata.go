@@ -80,6 +80,11 @@ func (c *call) metadata() error {
 		`<Function Name="RetrieveUserPrivileges" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/></Function>`,
 		`<Function Name="RetrievePrincipalAccess" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/><Parameter Name="Target" Type="mscrm.crmbaseentity" Nullable="false"/></Function>`,
 		`<Action Name="DeliverIncomingEmail" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.email)" Nullable="false"/><Parameter Name="MessageId" Type="Edm.String" Nullable="false"/></Action>`,
+		`<ComplexType Name="MailboxTrackingFolderMapping"><Property Name="ExchangeFolderId" Type="Edm.String"/><Property Name="ExchangeFolderName" Type="Edm.String"/>` +
+			`<Property Name="RegardingObjectId" Type="Edm.Guid"/><Property Name="RegardingObjectName" Type="Edm.String"/>` +
+			`<Property Name="RegardingObjectTypeCode" Type="Edm.Int32"/><Property Name="IsFolderOnboarded" Type="Edm.Boolean"/></ComplexType>`,
+		`<ComplexType Name="RetrieveMailboxTrackingFoldersResponse"><Property Name="MailboxTrackingFolderMappings" Type="Collection(mscrm.MailboxTrackingFolderMapping)"/></ComplexType>`,
+		`<Function Name="RetrieveMailboxTrackingFolders"><Parameter Name="MailboxId" Type="Edm.String" Nullable="false"/><ReturnType Type="mscrm.RetrieveMailboxTrackingFoldersResponse" Nullable="false"/></Function>`,
 		`<Action Name="DeliverPromoteEmail" IsBound="true"><Parameter Name="entity" Type="mscrm.email" Nullable="false"/><Parameter Name="MessageId" Type="Edm.String"/></Action>`,
 	} {
 		b.WriteString(f + "\n")
@@ -92,6 +97,7 @@ func (c *call) metadata() error {
 	b.WriteString(`<FunctionImport Name="WhoAmI" Function="Microsoft.Dynamics.CRM.WhoAmI"/>`)
 	b.WriteString(`<FunctionImport Name="CheckIncomingEmail" Function="Microsoft.Dynamics.CRM.CheckIncomingEmail"/>`)
 	b.WriteString(`<FunctionImport Name="CheckPromoteEmail" Function="Microsoft.Dynamics.CRM.CheckPromoteEmail"/>`)
+	b.WriteString(`<FunctionImport Name="RetrieveMailboxTrackingFolders" Function="Microsoft.Dynamics.CRM.RetrieveMailboxTrackingFolders"/>`)
 	b.WriteString("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>\n")
 	c.w.Header().Set("Content-Type", "application/xml")
 	c.w.Header().Set("OData-Version", "4.0")

@@ -19,6 +19,11 @@ func (c *call) list(ent *records.Entity) error {
 	if err != nil {
 		return err
 	}
+	// Rows the caller may not read are left out before paging and
+	// counting, as Dataverse leaves them out of a query.
+	if recs, err = c.Readable(c.q(), ent, recs); err != nil {
+		return err
+	}
 	rows := make([]odata.Row, len(recs))
 	for i, r := range recs {
 		rows[i] = odata.Row{Seq: r.Seq, View: records.View(ent, r), Index: i}
@@ -87,6 +92,9 @@ func (c *call) retrieve(ent *records.Entity, id string) error {
 	}
 	if rec == nil {
 		return wire.RecordNotFound(ent.Logical, id)
+	}
+	if err := c.CheckAccess(c.q(), ent, rec, "Read"); err != nil {
+		return err
 	}
 	if inm := c.r.Header.Get("If-None-Match"); inm != "" && spec.Expand == nil && c.prefer.Annotations == "" &&
 		records.ETagMatches(inm, rec) {

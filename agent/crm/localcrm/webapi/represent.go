@@ -88,6 +88,14 @@ func (c *call) represent(q store.Queryer, cache names, ent *records.Entity, rec 
 		}
 	}
 	for _, p := range props {
+		if col, ok := ent.Column(p); ok && col.Options != nil && c.prefer.Want("OData.Community.Display.V1.FormattedValue") {
+			// A choice column's formatted value is its label.
+			if f, ok := v[p].(float64); ok {
+				if label, ok := col.Options[int(f)]; ok {
+					o = append(o, wire.KV{p + "@OData.Community.Display.V1.FormattedValue", label})
+				}
+			}
+		}
 		if l := ent.LookupByValue(p); l != nil {
 			if r := rec.Lookups[l.Attr]; r != nil {
 				ann, err := c.lookupAnnotations(q, cache, ent, l, p, r)

@@ -102,14 +102,23 @@ func (c *call) update(ent *records.Entity, id string) error {
 			return wire.Errf(http.StatusPreconditionFailed, wire.CodeConcurrency,
 				"The version of the existing record doesn't match the RowVersion property provided.")
 		}
+		if err := c.CheckAccess(tx, ent, old, "Write"); err != nil {
+			return err
+		}
 		if err := c.MayWrite(ent, old, "Write"); err != nil {
 			return err
 		}
 		if err := records.CheckClosedActivity(ent, old, ch); err != nil {
 			return err
 		}
+		prevMailbox := lookupID(old, "mailboxid")
 		if err := c.Apply(ent, old, ch); err != nil {
 			return err
+		}
+		if ent.Logical == "mailboxtrackingfolder" {
+			if err := c.CheckFolderRule(tx, ent, old, prevMailbox); err != nil {
+				return err
+			}
 		}
 		old.ModifiedOn = c.s.Now()
 		old.Lookups["modifiedby"] = &store.Ref{Table: "systemuser", ID: c.user.ID}
@@ -152,6 +161,9 @@ func (c *call) remove(ent *records.Entity, id string) error {
 		if ifMatch != "" && !records.ETagMatches(ifMatch, old) {
 			return wire.Errf(http.StatusPreconditionFailed, wire.CodeConcurrency,
 				"The version of the existing record doesn't match the RowVersion property provided.")
+		}
+		if err := c.CheckAccess(tx, ent, old, "Delete"); err != nil {
+			return err
 		}
 		if err := c.MayWrite(ent, old, "Delete"); err != nil {
 			return err
@@ -267,9 +279,13 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 		if rec == nil {
 			return wire.RecordNotFound(ent.Logical, id)
 		}
+		if err := c.CheckAccess(tx, ent, rec, "Write"); err != nil {
+			return err
+		}
 		if err := c.MayWrite(ent, rec, "Write"); err != nil {
 			return err
 		}
+		prevMailbox := lookupID(rec, "mailboxid")
 		ch := records.NewChange()
 		if body != nil {
 			target, ok := body["@odata.id"]
@@ -296,6 +312,11 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 		if err := c.Apply(ent, rec, ch); err != nil {
 			return err
 		}
+		if ent.Logical == "mailboxtrackingfolder" {
+			if err := c.CheckFolderRule(tx, ent, rec, prevMailbox); err != nil {
+				return err
+			}
+		}
 		rec.ModifiedOn = c.s.Now()
 		rec.Lookups["modifiedby"] = &store.Ref{Table: "systemuser", ID: c.user.ID}
 		return store.UpdateRecord(c.ctx, tx, rec)
@@ -305,4 +326,12 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 	}
 	c.respond(http.StatusNoContent, nil)
 	return nil
+}
+
+// lookupID returns the id a record's lookup points at, "" when unset.
+func lookupID(rec *store.Record, attr string) string {
+	if r := rec.Lookups[attr]; r != nil {
+		return r.ID
+	}
+	return ""
 }
