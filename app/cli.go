@@ -38,7 +38,9 @@ Usage:
                                   run the tracking engine without a window; with no
                                   sign-in option it uses the sign-in saved in the keychain
   crmsync status | items | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID
-                                  talk to the running agent
+  crmsync folders [add FOLDER ENTITY:GUID | remove FOLDER]
+                                  talk to the running agent; folders maps mail folders
+                                  to CRM records (ENTITY is contact, account, opportunity or case)
   crmsync signout [--data DIR]    forget the saved sign-in
 
 Options of the tray app: --data DIR (where its data lives), -v (verbose).
@@ -62,6 +64,8 @@ func Main(ctx context.Context, args []string, io Stdio) int {
 		return runAgent(ctx, args[1:], io)
 	case "status", "items", "track", "untrack", "regarding":
 		return runControl(ctx, args[0], args[1:], io)
+	case "folders":
+		return runFolders(ctx, args[1:], io)
 	case "signout":
 		return runSignOut(ctx, args[1:], io)
 	}

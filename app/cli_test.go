@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"crmsync/agent"
+	"crmsync/agent/control"
 )
 
 // lockedBuffer is an io.Writer safe for the server goroutine and the test.
@@ -303,5 +307,199 @@ func TestGUIWithoutDisplayExplains(t *testing.T) {
 	code, _, errs := run(t, "--demo", "--data", t.TempDir())
 	if code != ExitFailure || !strings.Contains(errs, "no graphical display") || !strings.Contains(errs, "crmsync agent") {
 		t.Errorf("--demo without a display: exit %d, %q", code, errs)
+	}
+}
+
+func TestFoldersCLIUsage(t *testing.T) {
+	const id = "6f1c3e0a-8d3b-4c6e-9a57-2a4c1d1e0b11"
+	nowhere := "/nonexistent/crmsync"
+	tests := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"folders", "--data", nowhere}, ExitFailure, "crmsync folders: no crmsync agent is running"},
+		{[]string{"folders", "add", "INBOX/Contoso", "account:" + id, "--data", nowhere}, ExitFailure, "crmsync folders add: no crmsync agent is running"},
+		{[]string{"folders", "remove", "--data", nowhere, "INBOX/Contoso"}, ExitFailure, "crmsync folders remove: no crmsync agent is running"},
+		{[]string{"folders", "add", "Kunden/Müller GmbH", "case:{" + id + "}", "--data", nowhere}, ExitFailure, "no crmsync agent is running"},
+		{[]string{"folders", "--data", nowhere, "--", "remove", "-Archive"}, ExitFailure, "no crmsync agent is running"},
+		{[]string{"folders", "-h"}, ExitOK, "-data"},
+		{[]string{"folders", "list"}, ExitUsage, `unknown sub-command "list"`},
+		{[]string{"folders", "frob", "x"}, ExitUsage, "usage: crmsync folders [add FOLDER ENTITY:GUID | remove FOLDER]"},
+		{[]string{"folders", "add"}, ExitUsage, "usage: crmsync folders"},
+		{[]string{"folders", "add", "INBOX"}, ExitUsage, "usage: crmsync folders"},
+		{[]string{"folders", "add", "Big", "deal", "account:" + id}, ExitUsage, "quote a folder name that contains spaces"},
+		{[]string{"folders", "remove"}, ExitUsage, "usage: crmsync folders"},
+		{[]string{"folders", "remove", "Big", "deal"}, ExitUsage, "too many arguments"},
+		{[]string{"folders", "--bogus"}, ExitUsage, "flag provided but not defined"},
+		{[]string{"folders", "-n", "3"}, ExitUsage, "flag provided but not defined"},
+		{[]string{"folders", "add", "", "account:" + id}, ExitUsage, "crmsync folders add: a folder name is required"},
+		{[]string{"folders", "remove", "IN\x1bBOX"}, ExitUsage, "contains a control character"},
+		{[]string{"folders", "remove", "bad\xffname"}, ExitUsage, "not valid UTF-8"},
+		{[]string{"folders", "remove", strings.Repeat("f", 1001)}, ExitUsage, "folder name is too long (1001 bytes; at most 1000)"},
+		{[]string{"folders", "add", "INBOX", "lead:" + id}, ExitUsage, `crmsync folders add: "lead" cannot be a regarding record`},
+		{[]string{"folders", "add", "INBOX", id}, ExitUsage, "is not ENTITY:GUID"},
+		{[]string{"folders", "add", "INBOX", "contact:1234"}, ExitUsage, `"1234" is not a record id`},
+	}
+	for _, tt := range tests {
+		code, _, errs := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.stderr) {
+			t.Errorf("crmsync %q = %d, stderr %q; want %d, %q", tt.args, code, errs, tt.code, tt.stderr)
+		}
+	}
+	if _, out, _ := run(t, "help"); !strings.Contains(out, "crmsync folders [add FOLDER ENTITY:GUID | remove FOLDER]") {
+		t.Errorf("help does not show the folders command:\n%s", out)
+	}
+}
+
+// folderAgent is an agent whose folder rules live in memory. The folder
+// commands use nothing else of the backend, so the rest stays nil.
+type folderAgent struct {
+	control.Backend
+	mu    sync.Mutex
+	rules []agent.FolderRule
+	names map[string]string // record id → the name the CRM would fill in
+	err   error             // returned by every folder method when set
+}
+
+func (f *folderAgent) FolderRules(ctx context.Context) ([]agent.FolderRule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]agent.FolderRule(nil), f.rules...), f.err
+}
+
+func (f *folderAgent) AddFolderRule(ctx context.Context, folder string, r agent.RecordRef) (agent.FolderRule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return agent.FolderRule{}, f.err
+	}
+	r.Name = f.names[r.ID]
+	rule := agent.FolderRule{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", len(f.rules)+1), Folder: folder, Regarding: r}
+	f.rules = append(f.rules, rule)
+	return rule, nil
+}
+
+func (f *folderAgent) RemoveFolderRule(ctx context.Context, folder string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	for i, r := range f.rules {
+		if r.Folder == folder {
+			f.rules = append(f.rules[:i], f.rules[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("no folder rule for %q", folder)
+}
+
+// serveFolders runs a control socket for be in a fresh data directory
+// and returns the directory. The directory is made under the system's
+// temporary directory, since t.TempDir can exceed a socket address's
+// 108 bytes.
+func serveFolders(t *testing.T, be control.Backend) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := control.Listen(filepath.Join(dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.NewServer(ln, be, nil).Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("control server: %v", err)
+		}
+		ln.Close()
+	})
+	return dir
+}
+
+func TestFoldersCLI(t *testing.T) {
+	const contoso, deal = "6f1c3e0a-8d3b-4c6e-9a57-2a4c1d1e0b11", "0b8e2a44-51c9-4f0e-8c1d-7d3e9a6b2c55"
+	be := &folderAgent{names: map[string]string{contoso: "Müller GmbH"}}
+	data := serveFolders(t, be)
+	step := func(want int, args ...string) (string, string) {
+		t.Helper()
+		code, out, errs := run(t, append(args, "--data", data)...)
+		if code != want {
+			t.Fatalf("crmsync %q = %d, stdout %q, stderr %q; want %d", args, code, out, errs, want)
+		}
+		return out, errs
+	}
+
+	if out, _ := step(ExitOK, "folders"); out != "No folder rules; add one with: crmsync folders add FOLDER ENTITY:GUID\n0 of 25 rules\n" {
+		t.Errorf("no rules:\n%s", out)
+	}
+	out, _ := step(ExitOK, "folders", "add", "INBOX/Kunden/Müller GmbH", "Account:"+strings.ToUpper(contoso))
+	if want := `mapped folder "INBOX/Kunden/Müller GmbH" to account "Müller GmbH" (rule 00000000-0000-0000-0000-000000000001)`; !strings.HasPrefix(out, want) {
+		t.Errorf("add printed %q; want it to start with %q", out, want)
+	}
+	// A record whose name the CRM does not give is named by its id.
+	out, _ = step(ExitOK, "folders", "add", ".Projects.Big deal", "opportunity:"+deal)
+	if !strings.Contains(out, `to opportunity `+deal+` (rule`) {
+		t.Errorf("add without a name printed %q", out)
+	}
+	out, _ = step(ExitOK, "folders")
+	want := "" +
+		"FOLDER                    TYPE         RECORD                                RULE\n" +
+		"INBOX/Kunden/Müller GmbH  account      Müller GmbH                           00000000-0000-0000-0000-000000000001\n" +
+		".Projects.Big deal        opportunity  " + deal + "  00000000-0000-0000-0000-000000000002\n" +
+		"2 of 25 rules\n"
+	if out != want {
+		t.Errorf("folders printed:\n%s\nwant:\n%s", out, want)
+	}
+	out, _ = step(ExitOK, "folders", "remove", "INBOX/Kunden/Müller GmbH")
+	if out != "removed the rule for folder \"INBOX/Kunden/Müller GmbH\"; mail already tracked through it stays tracked\n" {
+		t.Errorf("remove printed %q", out)
+	}
+	if _, errs := step(ExitFailure, "folders", "remove", "INBOX/Kunden/Müller GmbH"); errs != "crmsync folders remove: no folder rule for \"INBOX/Kunden/Müller GmbH\"\n" {
+		t.Errorf("removing a missing rule printed %q", errs)
+	}
+
+	// The agent's refusals are printed as it words them.
+	for _, err := range []error{errors.New("the CRM refused: at most 25 folder rules"), agent.ErrNotAvailable} {
+		be.mu.Lock()
+		be.err = err
+		be.mu.Unlock()
+		for _, args := range [][]string{{"folders"}, {"folders", "add", "INBOX", "contact:" + contoso}, {"folders", "remove", "INBOX"}} {
+			_, errs := step(ExitFailure, args...)
+			if want := "crmsync " + strings.Join(args[:min(len(args), 2)], " ") + ": " + err.Error() + "\n"; errs != want {
+				t.Errorf("crmsync %q printed %q; want %q", args, errs, want)
+			}
+		}
+	}
+}
+
+func TestCtlParseArgs(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		data string
+		code int
+		ok   bool
+	}{
+		{nil, nil, "", ExitOK, true},
+		{[]string{"add", "INBOX", "--data", "d", "contact:x"}, []string{"add", "INBOX", "contact:x"}, "d", ExitOK, true},
+		{[]string{"--data=d", "remove", "--", "-Archive"}, []string{"remove", "-Archive"}, "d", ExitOK, true},
+		{[]string{"remove", "--", "--data", "x"}, []string{"remove", "--data", "x"}, "", ExitOK, true},
+		{[]string{"remove", "-x"}, nil, "", ExitUsage, false},
+		{[]string{"-h"}, nil, "", ExitOK, false},
+	}
+	for _, tt := range tests {
+		fs := newFlagSet("folders", Stdio{Out: io.Discard, Err: io.Discard})
+		data := fs.String("data", "", "")
+		pos, code, ok := parseArgs(fs, tt.args)
+		if fmt.Sprint(pos) != fmt.Sprint(tt.pos) || *data != tt.data || code != tt.code || ok != tt.ok {
+			t.Errorf("parseArgs(%q) = %q (data %q), %d, %v; want %q (data %q), %d, %v", tt.args, pos, *data, code, ok, tt.pos, tt.data, tt.code, tt.ok)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -18,39 +19,18 @@ func runControl(ctx context.Context, cmd string, args []string, io Stdio) int {
 	data := fs.String("data", "", "the agent's data directory (default: the user data directory)")
 	limit := fs.Int("n", 50, "how many items to list (items)")
 	regarding := fs.String("regarding", "", "track regarding this record, as ENTITY:GUID (track)")
-	// Flags may follow the positional arguments: "track KEY --regarding x".
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if err == flag.ErrHelp {
-				return ExitOK
-			}
-			return ExitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
 	}
 	want := map[string]int{"status": 0, "items": 0, "track": 1, "untrack": 1, "regarding": 2}[cmd]
 	if len(pos) != want {
 		fmt.Fprintf(io.Err, "usage: crmsync status | items [-n N] | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID\n")
 		return ExitUsage
 	}
-	dir := *data
-	if dir == "" {
-		d, err := dataDir()
-		if err != nil {
-			fmt.Fprintf(io.Err, "crmsync %s: %v\n", cmd, err)
-			return ExitFailure
-		}
-		dir = d
-	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	c, err := control.Dial(ctx, filepath.Join(dir, "control.sock"))
+	c, err := dialAgent(ctx, *data)
 	if err != nil {
 		fmt.Fprintf(io.Err, "crmsync %s: %v\n", cmd, err)
 		return ExitFailure
@@ -61,6 +41,47 @@ func runControl(ctx context.Context, cmd string, args []string, io Stdio) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// parseArgs parses fs's flags wherever they stand among the positional
+// arguments ("track KEY --regarding x") and returns the positional ones.
+// After "--" everything is positional, so a folder named "-Archive" can be
+// given. ok is false when the caller should return code at once.
+func parseArgs(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, ExitOK, false
+			}
+			return nil, ExitUsage, false
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		// The flag package drops a "--" it stops at; what follows is all
+		// positional.
+		if used := len(rest) - len(left); used > 0 && rest[used-1] == "--" {
+			return append(pos, left...), ExitOK, true
+		}
+		pos = append(pos, left[0])
+		rest = left[1:]
+	}
+	return pos, ExitOK, true
+}
+
+// dialAgent connects to the agent serving the data directory dir, or the
+// user's default one when dir is empty.
+func dialAgent(ctx context.Context, dir string) (*control.Client, error) {
+	if dir == "" {
+		d, err := dataDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	return control.Dial(ctx, filepath.Join(dir, "control.sock"))
 }
 
 func control1(ctx context.Context, c *control.Client, cmd string, pos []string, limit int, regarding string, io Stdio) error {
@@ -107,4 +128,109 @@ func control1(ctx context.Context, c *control.Client, cmd string, pos []string, 
 		fmt.Fprintln(io.Out, "queued: the regarding link will be set as soon as the CRM answers")
 	}
 	return nil
+}
+
+// foldersUsage is printed for a `folders` command line that does not fit.
+const foldersUsage = "usage: crmsync folders [add FOLDER ENTITY:GUID | remove FOLDER] [--data DIR]\n"
+
+// runFolders implements `crmsync folders`: list the folder tracking rules,
+// or add or remove one, through the running agent. The arguments are
+// checked before the agent is asked, so a typo is answered the same way
+// whether or not an agent runs.
+func runFolders(ctx context.Context, args []string, io Stdio) int {
+	fs := newFlagSet("folders", io)
+	data := fs.String("data", "", "the agent's data directory (default: the user data directory)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	sub, name := "", "folders"
+	if len(pos) > 0 {
+		sub, name = pos[0], "folders "+pos[0]
+	}
+	want, known := map[string]int{"": 0, "add": 3, "remove": 2}[sub]
+	switch {
+	case !known:
+		fmt.Fprintf(io.Err, "crmsync folders: unknown sub-command %q; use add or remove, or nothing to list the rules\n%s", sub, foldersUsage)
+		return ExitUsage
+	case len(pos) > want:
+		// The likeliest cause is a folder name with spaces left unquoted.
+		fmt.Fprintf(io.Err, "crmsync %s: too many arguments; quote a folder name that contains spaces\n%s", name, foldersUsage)
+		return ExitUsage
+	case len(pos) != want:
+		fmt.Fprint(io.Err, foldersUsage)
+		return ExitUsage
+	}
+	var ref agent.RecordRef
+	if sub != "" {
+		if err := control.ValidateFolder(pos[1]); err != nil {
+			fmt.Fprintf(io.Err, "crmsync %s: %v\n", name, err)
+			return ExitUsage
+		}
+	}
+	if sub == "add" {
+		r, err := control.ParseRecordRef(pos[2])
+		if err != nil {
+			fmt.Fprintf(io.Err, "crmsync %s: %v\n", name, err)
+			return ExitUsage
+		}
+		ref = r
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	c, err := dialAgent(ctx, *data)
+	if err != nil {
+		fmt.Fprintf(io.Err, "crmsync %s: %v\n", name, err)
+		return ExitFailure
+	}
+	defer c.Close()
+	if err := folders1(ctx, c, sub, pos, ref, io); err != nil {
+		fmt.Fprintf(io.Err, "crmsync %s: %v\n", name, err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// folders1 runs one checked `folders` command line on the agent.
+func folders1(ctx context.Context, c *control.Client, sub string, pos []string, ref agent.RecordRef, io Stdio) error {
+	switch sub {
+	case "add":
+		rule, err := c.AddFolderRule(ctx, pos[1], ref)
+		if err != nil {
+			return err
+		}
+		// The agent's answer is what the CRM stored; the request fills in
+		// whatever an older agent may leave out.
+		if rule.Folder == "" {
+			rule.Folder = pos[1]
+		}
+		if rule.Regarding.Entity == "" {
+			rule.Regarding = ref
+		}
+		fmt.Fprintf(io.Out, "mapped folder %q to %s (rule %s); mail that arrives in or is moved into it is tracked regarding that record\n",
+			rule.Folder, describeRecord(rule.Regarding), rule.ID)
+	case "remove":
+		if err := c.RemoveFolderRule(ctx, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "removed the rule for folder %q; mail already tracked through it stays tracked\n", pos[1])
+	default:
+		rules, err := c.FolderRules(ctx)
+		if err != nil {
+			return err
+		}
+		return control.FormatFolderRules(io.Out, rules)
+	}
+	return nil
+}
+
+// describeRecord names a record for a sentence: its type and name, or its
+// id when the name is unknown. Quoting keeps text from the CRM from
+// driving the terminal.
+func describeRecord(r agent.RecordRef) string {
+	if r.Name != "" {
+		return fmt.Sprintf("%s %q", r.Entity, r.Name)
+	}
+	return r.Entity + " " + r.ID
 }

@@ -20,6 +20,7 @@ type call struct {
 	Ref    *agent.RecordRef
 	Query  string
 	Limit  int
+	Folder string
 }
 
 // recBackend records every call and answers with canned values. The control
@@ -32,9 +33,11 @@ type recBackend struct {
 	items   []agent.Item
 	refs    []agent.RecordRef
 	untrack agent.UntrackResult
-	err     error         // returned by every Tracker method when set
-	block   chan struct{} // when set, Tracker methods wait for it or their context
-	panics  bool          // when set, Tracker methods panic
+	rules   []agent.FolderRule // answered by FolderRules
+	rule    agent.FolderRule   // answered by AddFolderRule
+	err     error              // returned by every method but Status when set
+	block   chan struct{}      // when set, every method but Status waits for it or its context
+	panics  bool               // when set, every method but Status panics
 }
 
 func (b *recBackend) record(ctx context.Context, c call) error {
@@ -99,4 +102,22 @@ func (b *recBackend) SearchRecords(ctx context.Context, q string, limit int) ([]
 
 func (b *recBackend) SignOut(ctx context.Context) error {
 	return b.record(ctx, call{Method: "SignOut"})
+}
+
+func (b *recBackend) FolderRules(ctx context.Context) ([]agent.FolderRule, error) {
+	if err := b.record(ctx, call{Method: "FolderRules"}); err != nil {
+		return nil, err
+	}
+	return b.rules, nil
+}
+
+func (b *recBackend) AddFolderRule(ctx context.Context, folder string, r agent.RecordRef) (agent.FolderRule, error) {
+	if err := b.record(ctx, call{Method: "AddFolderRule", Folder: folder, Ref: &r}); err != nil {
+		return agent.FolderRule{}, err
+	}
+	return b.rule, nil
+}
+
+func (b *recBackend) RemoveFolderRule(ctx context.Context, folder string) error {
+	return b.record(ctx, call{Method: "RemoveFolderRule", Folder: folder})
 }

@@ -197,3 +197,40 @@ func (c *Client) Search(ctx context.Context, query string, limit int) ([]agent.R
 func (c *Client) SignOut(ctx context.Context) error {
 	return c.call(ctx, request{Cmd: cmdSignOut}, nil)
 }
+
+// FolderRules lists the folder tracking rules, as the CRM has them now.
+func (c *Client) FolderRules(ctx context.Context) ([]agent.FolderRule, error) {
+	var ws []wireFolderRule
+	if err := c.call(ctx, request{Cmd: cmdFolders}, &ws); err != nil {
+		return nil, err
+	}
+	rules := make([]agent.FolderRule, 0, len(ws))
+	for _, w := range ws {
+		rules = append(rules, folderRuleFromWire(w))
+	}
+	return rules, nil
+}
+
+// AddFolderRule maps folder to r, replacing the folder's rule if it has
+// one, and returns the rule as the CRM stored it. A folder name the agent
+// would refuse is refused here already: the wire cannot carry text that
+// is not UTF-8 unchanged.
+func (c *Client) AddFolderRule(ctx context.Context, folder string, r agent.RecordRef) (agent.FolderRule, error) {
+	if err := ValidateFolder(folder); err != nil {
+		return agent.FolderRule{}, err
+	}
+	var w wireFolderRule
+	if err := c.call(ctx, request{Cmd: cmdAddFolder, Folder: folder, Entity: r.Entity, ID: r.ID}, &w); err != nil {
+		return agent.FolderRule{}, err
+	}
+	return folderRuleFromWire(w), nil
+}
+
+// RemoveFolderRule deletes the folder's rule; mail tracked through it
+// stays tracked.
+func (c *Client) RemoveFolderRule(ctx context.Context, folder string) error {
+	if err := ValidateFolder(folder); err != nil {
+		return err
+	}
+	return c.call(ctx, request{Cmd: cmdRemoveFolder, Folder: folder}, nil)
+}

@@ -1,6 +1,6 @@
 // Package control is the local control socket of a running agent: the
-// command line (`crmsync status`, `items`, `track`, `untrack`, `regarding`)
-// talks to the tray app or the headless agent through it, and the socket
+// command line (`crmsync status`, `items`, `track`, `untrack`, `regarding`,
+// `folders`) talks to the tray app or the headless agent through it, and the socket
 // doubles as the single-instance lock of a data directory.
 //
 // The protocol is newline-delimited JSON over a Unix stream socket: one
@@ -50,13 +50,14 @@ const (
 var ErrNotRunning = errors.New("no crmsync agent is running for this data directory; start it with `crmsync` or `crmsync agent ...`")
 
 // Backend is what the control socket needs from the engine: a status
-// snapshot and the tracking actions. Errors it returns are shown to the user
+// snapshot, the tracking actions and the folder tracking rules. Errors it returns are shown to the user
 // as they are; an error that matches fs.ErrNotExist or has a NotFound() bool
 // method answering true is reported with CodeNotFound, agent.ErrNotAvailable
 // and errors with Temporary() true with CodeUnavailable.
 type Backend interface {
 	Status() agent.Status
 	agent.Tracker
+	agent.FolderTracking
 	// SignOut forgets the saved sign-in and stops the connection.
 	SignOut(ctx context.Context) error
 }

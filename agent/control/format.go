@@ -103,3 +103,31 @@ func clean(s string, max int) string {
 	}
 	return clip(s, max)
 }
+
+// FormatFolderRules writes rules as `crmsync folders` prints them: an
+// aligned table with the folder first, since the folder is what `folders
+// remove` takes, then how many of the CRM's rules per mailbox are used.
+func FormatFolderRules(w io.Writer, rules []agent.FolderRule) error {
+	if len(rules) == 0 {
+		fmt.Fprintln(w, "No folder rules; add one with: crmsync folders add FOLDER ENTITY:GUID")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FOLDER\tTYPE\tRECORD\tRULE")
+		for _, r := range rules {
+			// The name is looked up live and may be missing, for a record
+			// deleted or hidden from this user; its id still tells which.
+			record := r.Regarding.Name
+			if record == "" {
+				record = r.Regarding.ID
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clean(r.Folder, 200), clean(r.Regarding.Entity, 20), clean(record, 60), clean(r.ID, 40))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("control: format folder rules: %w", err)
+		}
+	}
+	if _, err := fmt.Fprintf(w, "%d of %d rules\n", len(rules), agent.MaxFolderRules); err != nil {
+		return fmt.Errorf("control: format folder rules: %w", err)
+	}
+	return nil
+}

@@ -23,6 +23,9 @@ func FuzzRequest(f *testing.F) {
 		`{"v":1,"cmd":"regarding","key":"k","entity":"incident","id":"` + guid2 + `"}`,
 		`{"v":1,"cmd":"search","query":"bob","limit":2}`,
 		`{"v":1,"cmd":"untrack","key":"a\u0000b"}`,
+		`{"v":1,"cmd":"folders"}`,
+		`{"v":1,"cmd":"addfolder","folder":"INBOX/Kunden/M\u00fcller GmbH","entity":"account","id":"` + guid1 + `"}`,
+		`{"v":1,"cmd":"removefolder","folder":".Projects.Big deal"}`,
 		"\xff\xfe{",
 	} {
 		f.Add([]byte(s))
@@ -31,6 +34,8 @@ func FuzzRequest(f *testing.F) {
 		status: agent.Status{State: agent.StateOnline, Warnings: []agent.Warning{{Code: "w", Severity: 7}}},
 		items:  []agent.Item{{Key: "k", Track: 42, Regarding: &agent.RecordRef{Entity: "contact", ID: guid1}}},
 		refs:   []agent.RecordRef{{Entity: "account", ID: guid2, Name: "Contoso"}},
+		rules:  []agent.FolderRule{{ID: guid1, Folder: "INBOX/\x00", Regarding: agent.RecordRef{Entity: "lead", ID: "x"}}},
+		rule:   agent.FolderRule{ID: guid2, Folder: "\xff", Regarding: agent.RecordRef{Entity: "contact", ID: guid1}},
 	}
 	h := &handler{be: be, log: slog.New(slog.DiscardHandler), pid: 1, timeout: time.Second}
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -123,7 +123,7 @@ func decodeRequest(line []byte) (request, error) {
 // false for an unknown command.
 func allowedFields(cmd string) (string, bool) {
 	switch cmd {
-	case cmdHello, cmdStatus, cmdSignOut:
+	case cmdHello, cmdStatus, cmdSignOut, cmdFolders:
 		return "", true
 	case cmdItems:
 		return "limit", true
@@ -135,6 +135,10 @@ func allowedFields(cmd string) (string, bool) {
 		return "key entity id", true
 	case cmdSearch:
 		return "query limit", true
+	case cmdAddFolder:
+		return "folder entity id", true
+	case cmdRemoveFolder:
+		return "folder", true
 	}
 	return "", false
 }
@@ -143,13 +147,13 @@ func allowedFields(cmd string) (string, bool) {
 func checkFields(req request) error {
 	allowed, ok := allowedFields(req.Cmd)
 	if !ok {
-		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout", clip(req.Cmd, 40))
+		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout, folders, addfolder, removefolder", clip(req.Cmd, 40))
 	}
 	set := map[string]bool{
 		"key": req.Key != "", "regarding": req.Regarding != nil, "entity": req.Entity != "",
-		"id": req.ID != "", "query": req.Query != "", "limit": req.Limit != 0,
+		"id": req.ID != "", "query": req.Query != "", "limit": req.Limit != 0, "folder": req.Folder != "",
 	}
-	for _, f := range []string{"key", "regarding", "entity", "id", "query", "limit"} {
+	for _, f := range []string{"key", "regarding", "entity", "id", "query", "limit", "folder"} {
 		if set[f] && !strings.Contains(" "+allowed+" ", " "+f+" ") {
 			return badf("%q does not take %q", req.Cmd, f)
 		}
@@ -247,6 +251,8 @@ func (h *handler) dispatch(ctx context.Context, req request) (any, error) {
 			out = append(out, wireRef{Entity: r.Entity, ID: r.ID, Name: r.Name})
 		}
 		return out, nil
+	case cmdFolders, cmdAddFolder, cmdRemoveFolder:
+		return h.folderCommand(ctx, req)
 	}
 	// checkFields has refused every other command already.
 	return nil, badf("unknown command %q", clip(req.Cmd, 40))

@@ -84,11 +84,13 @@ func validateRef(entity, id string) error {
 // example "contact:6f1c3e0a-8d3b-4c6e-9a57-2a4c1d1e0b11". The entity is
 // case-insensitive and "case" is accepted for incident; the GUID may be
 // wrapped in braces as the CRM's own pages show it. The result is in the
-// canonical form the agent expects: lower-case entity and GUID.
+// canonical form the agent expects: lower-case entity and GUID. Its errors
+// are sentences for the user, without a package prefix, since the command
+// line prints them as they are.
 func ParseRecordRef(s string) (agent.RecordRef, error) {
 	entity, id, ok := strings.Cut(strings.TrimSpace(s), ":")
 	if !ok {
-		return agent.RecordRef{}, fmt.Errorf("control: %q is not ENTITY:GUID (for example contact:00000000-0000-0000-0000-000000000000)", clip(s, 60))
+		return agent.RecordRef{}, fmt.Errorf("%q is not ENTITY:GUID (for example contact:00000000-0000-0000-0000-000000000000)", clip(s, 60))
 	}
 	entity = strings.ToLower(strings.TrimSpace(entity))
 	if entity == "case" {
@@ -100,7 +102,7 @@ func ParseRecordRef(s string) (agent.RecordRef, error) {
 	}
 	id = strings.ToLower(id)
 	if err := validateRef(entity, id); err != nil {
-		return agent.RecordRef{}, fmt.Errorf("control: %w", err)
+		return agent.RecordRef{}, err
 	}
 	return agent.RecordRef{Entity: entity, ID: id}, nil
 }

@@ -17,6 +17,10 @@ const (
 	cmdRegarding = "regarding"
 	cmdSearch    = "search"
 	cmdSignOut   = "signout"
+
+	cmdFolders      = "folders"      // list the folder tracking rules
+	cmdAddFolder    = "addfolder"    // map a folder to a record
+	cmdRemoveFolder = "removefolder" // delete a folder's rule
 )
 
 // request is one line from a client. The fields are flat so that a request
@@ -28,8 +32,9 @@ type request struct {
 	Cmd       string   `json:"cmd"`
 	Key       string   `json:"key,omitempty"`       // track, untrack, regarding
 	Regarding *wireRef `json:"regarding,omitempty"` // track; nil = let the agent decide
-	Entity    string   `json:"entity,omitempty"`    // regarding
-	ID        string   `json:"id,omitempty"`        // regarding
+	Entity    string   `json:"entity,omitempty"`    // regarding, addfolder
+	ID        string   `json:"id,omitempty"`        // regarding, addfolder
+	Folder    string   `json:"folder,omitempty"`    // addfolder, removefolder; as the mail server names it
 	Query     string   `json:"query,omitempty"`     // search
 	Limit     int      `json:"limit,omitempty"`     // items, search; 0 = the default
 }
