@@ -9,7 +9,9 @@ build_pkgs=(gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev l
 # imagemagick give them a real window and a screenshot; chromium is the real
 # browser that completes the browser sign-in. dbus-x11 is left out on
 # purpose: with it, the keychain library spawns stray session buses.
-test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick chromium)
+# dovecot-imapd is the real IMAP server the IMAP tests start privately on a
+# loopback port.
+test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick chromium dovecot-imapd)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

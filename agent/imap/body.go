@@ -1,0 +1,208 @@
+package imap
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"crmsync/agent"
+	"crmsync/agent/maildir"
+)
+
+// MaxBodyPart caps what Body fetches of a message's text part. It is four
+// times what the CRM keeps of a description, so that HTML, whose tags
+// are stripped, still yields a full one.
+const MaxBodyPart = 4 << 20
+
+// maxParts bounds the MIME parts looked at, as the outbox bounds its walk.
+const maxParts = 200
+
+// Body returns message k's readable text as a minimal message: the text
+// part's Content-Type and Content-Transfer-Encoding, a blank line and the
+// part as the server stores it, at most MaxBodyPart bytes of it. The part
+// is the first text/plain one, else the first text/html one; a message
+// without either yields an empty text/plain body. It is meant for
+// messages being tracked only: nothing of a body is fetched otherwise.
+// Fetches are BODY.PEEK on a read-only mailbox, so \Seen is never set.
+func (s *Source) Body(k agent.MessageKey) (io.ReadCloser, error) {
+	m, ok := s.lookup(k)
+	if !ok {
+		return nil, fmt.Errorf("imap: body of %s: %w: the key is not in the index", k, maildir.ErrGone)
+	}
+	b, err := s.fetchBody(m)
+	if err != nil {
+		return nil, fmt.Errorf("imap: body of %s: %w", k, err)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// fetchBody fetches m's structure, then its text part.
+func (s *Source) fetchBody(m msg) ([]byte, error) {
+	ss, err := s.session()
+	if err != nil {
+		return nil, err
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if err := ss.ensure(m.mailbox, m.validity); err != nil {
+		return nil, err
+	}
+	msgs, err := ss.c.Fetch(goimap.UIDSetNum(m.uid), &goimap.FetchOptions{
+		UID: true, BodyStructure: &goimap.FetchItemBodyStructure{Extended: true},
+	}).Collect()
+	if err != nil {
+		return nil, fetchErr("fetch the structure", err)
+	}
+	var bs goimap.BodyStructure
+	for _, f := range msgs {
+		if f.UID == m.uid {
+			bs = f.BodyStructure
+		}
+	}
+	if bs == nil {
+		return nil, fmt.Errorf("%w: the server no longer has UID %d", maildir.ErrGone, m.uid)
+	}
+	path, part := textPart(bs)
+	if part == nil {
+		return []byte("Content-Type: text/plain; charset=utf-8\r\n\r\n"), nil
+	}
+	section := &goimap.FetchItemBodySection{Part: path, Peek: true, Partial: &goimap.SectionPartial{Offset: 0, Size: MaxBodyPart}}
+	cmd := ss.c.Fetch(goimap.UIDSetNum(m.uid), &goimap.FetchOptions{UID: true, BodySection: []*goimap.FetchItemBodySection{section}})
+	var (
+		body  []byte
+		found bool
+		rerr  error
+	)
+	for {
+		f := cmd.Next()
+		if f == nil {
+			break
+		}
+		var uid goimap.UID
+		for {
+			item := f.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if uid == m.uid && it.Literal != nil {
+					body, rerr = io.ReadAll(io.LimitReader(it.Literal, MaxBodyPart+1))
+					found = true
+				} else if uid == m.uid {
+					found = true
+				}
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, fetchErr("fetch the text", err)
+	}
+	if rerr != nil {
+		return nil, offlineError{rerr}
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: the server no longer has UID %d", maildir.ErrGone, m.uid)
+	}
+	if len(body) >= MaxBodyPart {
+		// Cut at the last line break, so that a base64 or
+		// quoted-printable text decodes cleanly up to the cut.
+		body = body[:MaxBodyPart]
+		if i := bytes.LastIndexByte(body, '\n'); i > 0 {
+			body = body[:i+1]
+		}
+	}
+	var b bytes.Buffer
+	b.Grow(len(body) + 128)
+	b.WriteString("Content-Type: " + contentType(part) + "\r\n")
+	if cte := transferEncoding(part.Encoding); cte != "" {
+		b.WriteString("Content-Transfer-Encoding: " + cte + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes(), nil
+}
+
+// fetchErr wraps a failed fetch: a refusal is the server's answer, any
+// other failure a lost connection.
+func fetchErr(what string, err error) error {
+	if isRefusal(err) {
+		return fmt.Errorf("%s: %s", what, logErr(err))
+	}
+	return offlineError{err}
+}
+
+// textPart returns the IMAP part number and structure of the first
+// text/plain part in depth-first order, else of the first text/html
+// part, as the outbox picks them from a whole message. Attached messages
+// (message/rfc822) are not entered, as the outbox does not enter them.
+func textPart(bs goimap.BodyStructure) ([]int, *goimap.BodyStructureSinglePart) {
+	var (
+		plain, html         *goimap.BodyStructureSinglePart
+		plainPath, htmlPath []int
+		seen                int
+	)
+	var visit func(bs goimap.BodyStructure, path []int)
+	visit = func(bs goimap.BodyStructure, path []int) {
+		seen++
+		if plain != nil || seen > maxParts {
+			return
+		}
+		switch p := bs.(type) {
+		case *goimap.BodyStructureSinglePart:
+			switch p.MediaType() {
+			case "text/plain":
+				plain, plainPath = p, path
+			case "text/html":
+				if html == nil {
+					html, htmlPath = p, path
+				}
+			}
+		case *goimap.BodyStructureMultiPart:
+			for i, c := range p.Children {
+				visit(c, append(path[:len(path):len(path)], i+1))
+			}
+		}
+	}
+	if _, single := bs.(*goimap.BodyStructureSinglePart); single {
+		visit(bs, []int{1})
+	} else {
+		visit(bs, nil)
+	}
+	if plain != nil {
+		return plainPath, plain
+	}
+	return htmlPath, html
+}
+
+// contentType is the part's media type with its charset, the only
+// parameter the text needs.
+func contentType(p *goimap.BodyStructureSinglePart) string {
+	mt := p.MediaType()
+	for k, v := range p.Params {
+		if strings.EqualFold(k, "charset") {
+			if ct := mime.FormatMediaType(mt, map[string]string{"charset": v}); ct != "" {
+				return ct
+			}
+		}
+	}
+	return mt
+}
+
+// transferEncoding returns the part's encoding if it is one the outbox
+// decodes or passes through, "" otherwise: the value comes from the
+// server and goes into a header line.
+func transferEncoding(enc string) string {
+	switch e := strings.ToLower(strings.TrimSpace(enc)); e {
+	case "7bit", "8bit", "binary", "quoted-printable", "base64":
+		return e
+	}
+	return ""
+}

@@ -1,0 +1,227 @@
+package imaptest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The users every server has, with their passwords.
+const (
+	UserAlice     = "alice"
+	PasswordAlice = "pw-alice"
+	UserBob       = "bob"
+	PasswordBob   = "pw-bob"
+)
+
+// noIdleCapability is Dovecot 2.3's default post-login capability list
+// without IDLE. Dovecot can add to its list but not take away, so a
+// server without IDLE has to spell out the rest.
+const noIdleCapability = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY " +
+	"THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT " +
+	"CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES " +
+	"WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE " +
+	"SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
+
+// Option changes how a server is set up.
+type Option func(*config)
+
+// config is what the generated dovecot.conf says.
+type config struct {
+	noIdle bool // advertise no IDLE after login
+	noTLS  bool // ssl = no: no STARTTLS and no implicit-TLS port
+}
+
+// NoIdle makes the server advertise no IDLE, as some servers do; clients
+// then have to poll.
+func NoIdle() Option { return func(c *config) { c.noIdle = true } }
+
+// NoTLS makes a plaintext-only server: no STARTTLS, no implicit-TLS port.
+// A client that asks for STARTTLS to a loopback address falls back to
+// plaintext on such a server.
+func NoTLS() Option { return func(c *config) { c.noTLS = true } }
+
+// owner is who the mail processes run as and own the mail files.
+type owner struct {
+	root       bool
+	uid, gid   int
+	user, grup string // names for the userdb and the login user
+}
+
+// currentOwner picks the accounts Dovecot runs under: as root, nobody for
+// mail and dovenull for logins (imap-login refuses root); otherwise the
+// current user for everything, which an unprivileged Dovecot allows.
+func currentOwner() (owner, error) {
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			return owner{}, fmt.Errorf("imaptest: the user nobody is needed to run dovecot as root: %w", err)
+		}
+		var uid, gid int
+		fmt.Sscan(u.Uid, &uid)
+		fmt.Sscan(u.Gid, &gid)
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			return owner{}, fmt.Errorf("imaptest: group of nobody: %w", err)
+		}
+		return owner{root: true, uid: uid, gid: gid, user: u.Username, grup: g.Name}, nil
+	}
+	u, err := user.Current()
+	if err != nil {
+		return owner{}, fmt.Errorf("imaptest: current user: %w", err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		return owner{}, fmt.Errorf("imaptest: current group: %w", err)
+	}
+	return owner{uid: os.Getuid(), gid: os.Getgid(), user: u.Username, grup: g.Name}, nil
+}
+
+// writeConfig writes dovecot.conf, the password file and the TLS
+// certificate into dir, and returns the configuration file's path.
+func writeConfig(dir string, c config, o owner, port, tlsPort int) (string, error) {
+	for _, sub := range []string{"run", "state", "mail"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return "", fmt.Errorf("imaptest: %w", err)
+		}
+	}
+	passwd := fmt.Sprintf("%s:{PLAIN}%s\n%s:{PLAIN}%s\n", UserAlice, PasswordAlice, UserBob, PasswordBob)
+	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd), 0o644); err != nil {
+		return "", fmt.Errorf("imaptest: %w", err)
+	}
+	for _, u := range []string{UserAlice, UserBob} {
+		if err := mkdirOwned(filepath.Join(dir, "mail", u), o); err != nil {
+			return "", err
+		}
+	}
+	if !c.noTLS {
+		if err := writeCert(dir); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "base_dir = %s\nstate_dir = %s\n", filepath.Join(dir, "run"), filepath.Join(dir, "state"))
+	fmt.Fprintf(&b, "log_path = %s\ninfo_log_path = %[1]s\n", filepath.Join(dir, "dovecot.log"))
+	b.WriteString("protocols = imap\nlisten = 127.0.0.1\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n")
+	// Tests try wrong passwords on purpose; the default 2 s delay would
+	// only slow them down.
+	b.WriteString("auth_failure_delay = 0\n")
+	b.WriteString("mail_max_userip_connections = 100\n")
+	if o.root {
+		b.WriteString("default_login_user = dovenull\ndefault_internal_user = root\n")
+	} else {
+		// Unprivileged, Dovecot can switch to no other account: every
+		// process and socket is the current user's.
+		fmt.Fprintf(&b, "default_login_user = %s\ndefault_internal_user = %[1]s\ndefault_internal_group = %s\n", o.user, o.grup)
+	}
+	fmt.Fprintf(&b, "first_valid_uid = 1\nfirst_valid_gid = 0\n")
+	if c.noTLS {
+		b.WriteString("ssl = no\n")
+	} else {
+		fmt.Fprintf(&b, "ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	}
+	if c.noIdle {
+		fmt.Fprintf(&b, "imap_capability = %s\n", noIdleCapability)
+	}
+	fmt.Fprintf(&b, "mail_location = maildir:%s:LAYOUT=fs\n", filepath.Join(dir, "mail", "%u"))
+	fmt.Fprintf(&b, "passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}\n", filepath.Join(dir, "passwd"))
+	fmt.Fprintf(&b, "userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s\n}\n", o.user, o.grup, filepath.Join(dir, "mail", "%u"))
+	b.WriteString("namespace inbox {\n  inbox = yes\n  separator = /\n" +
+		"  mailbox Sent {\n    special_use = \\Sent\n    auto = create\n  }\n}\n")
+	tlsListener := "  inet_listener imaps {\n    port = 0\n  }\n"
+	if !c.noTLS {
+		tlsListener = fmt.Sprintf("  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }\n", tlsPort)
+	}
+	fmt.Fprintf(&b, "service imap-login {\n  chroot =\n  inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }\n%s}\n", port, tlsListener)
+	b.WriteString("service anvil {\n  chroot =\n}\n")
+	path := filepath.Join(dir, "dovecot.conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return "", fmt.Errorf("imaptest: %w", err)
+	}
+	return path, nil
+}
+
+// mkdirOwned makes dir and hands it to the mail user, who must be able to
+// write it.
+func mkdirOwned(dir string, o owner) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("imaptest: %w", err)
+	}
+	if o.root {
+		if err := os.Chown(dir, o.uid, o.gid); err != nil {
+			return fmt.Errorf("imaptest: %w", err)
+		}
+	}
+	return nil
+}
+
+// traversable lets Dovecot's unprivileged processes reach dir: a test's
+// temporary directories are private (0700) to their creator, root here.
+// It stops at the system's temporary directory, which is already open.
+func traversable(dir string) error {
+	stop := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); d != stop && d != filepath.Dir(d); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("imaptest: %w", err)
+		}
+		if fi.Mode().Perm()&0o011 == 0o011 {
+			continue
+		}
+		if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
+			return fmt.Errorf("imaptest: make %s traversable: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// writeCert writes a self-signed certificate for localhost and 127.0.0.1
+// (cert.pem, which doubles as the CA file clients trust) and its key.
+func writeCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("imaptest: key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return fmt.Errorf("imaptest: serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "crmsync test IMAP server"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("imaptest: certificate: %w", err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("imaptest: key: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("imaptest: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return fmt.Errorf("imaptest: %w", err)
+	}
+	return nil
+}
