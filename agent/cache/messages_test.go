@@ -19,7 +19,7 @@ func TestPutAndReadMessage(t *testing.T) {
 	s, _ := openTemp(t)
 	m := Message{
 		Key:        "1700000000.M5P6Q7.host,S=1234",
-		Folder:     ".Sent Items",
+		Folder:     s.HashFolder(".Sent Items"),
 		MsgIDHash:  s.HashMessageID("<m1@example.invalid>"),
 		State:      agent.Tracked,
 		Reason:     12,
@@ -95,7 +95,7 @@ func TestMessageByHashAndAnyTracked(t *testing.T) {
 		}
 	}
 	put(Message{Key: "1.inbox.host", MsgIDHash: h("shared@x"), State: agent.Untracked, UpdatedAt: time.UnixMilli(5000)})
-	put(Message{Key: "1.sent.host", Folder: ".Sent", MsgIDHash: h("shared@x"), State: agent.Tracked, ActivityID: guidA,
+	put(Message{Key: "1.sent.host", Folder: s.HashFolder(".Sent"), MsgIDHash: h("shared@x"), State: agent.Tracked, ActivityID: guidA,
 		UpdatedAt: time.UnixMilli(1000)})
 	put(Message{Key: "2.host", MsgIDHash: h("untracked@x"), State: agent.Untracked})
 	put(Message{Key: "3.host", MsgIDHash: h("failed@x"), State: agent.Failed})

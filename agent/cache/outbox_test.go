@@ -477,13 +477,13 @@ func TestDecideWritesMessageAndActionTogether(t *testing.T) {
 	}
 	defer s.Close()
 	hash := s.HashMessageID("<decide@example.com>")
-	m := Message{Key: "1700000000.M1P1.host", Folder: ".Sent", MsgIDHash: hash, Reason: 9, ReceivedAt: time.UnixMilli(1_700_000_000_000)}
+	m := Message{Key: "1700000000.M1P1.host", Folder: s.HashFolder(".Sent"), MsgIDHash: hash, Reason: 9, ReceivedAt: time.UnixMilli(1_700_000_000_000)}
 	a, err := s.Decide(ctx, m, Action{Key: m.Key, Kind: ActionTrack})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := s.Message(ctx, m.Key)
-	if err != nil || !ok || got.State != agent.Pending || got.Folder != ".Sent" || got.Reason != 9 || !bytes.Equal(got.MsgIDHash, hash) {
+	if err != nil || !ok || got.State != agent.Pending || got.Folder != s.HashFolder(".Sent") || got.Reason != 9 || !bytes.Equal(got.MsgIDHash, hash) {
 		t.Fatalf("message after Decide = %+v, %v, %v", got, ok, err)
 	}
 	if q, ok, err := s.Action(ctx, a.ID); err != nil || !ok || q.Kind != ActionTrack {
@@ -584,9 +584,9 @@ func TestActReadsAndWritesInOneTransaction(t *testing.T) {
 	if got.ActivityID != act || !got.OwnedByMe || got.State != agent.Pending || got.Reason != 14 || m.State != agent.Pending {
 		t.Errorf("after Act: %+v", got)
 	}
-	_, a, err = s.Act(ctx, "k2.host", func() (Message, error) { return Message{Key: "k2.host", Folder: ".Sent"}, nil },
+	_, a, err = s.Act(ctx, "k2.host", func() (Message, error) { return Message{Key: "k2.host", Folder: s.HashFolder(".Sent")}, nil },
 		func(m Message, found bool) (Message, *Action, error) {
-			if found || m.Folder != ".Sent" {
+			if found || m.Folder != s.HashFolder(".Sent") {
 				t.Errorf("choose saw %+v (found %v); want fresh", m, found)
 			}
 			return m, &Action{Key: "k2.host", Kind: ActionTrack}, nil

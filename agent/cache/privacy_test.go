@@ -32,7 +32,7 @@ func TestNothingButIDsAtRest(t *testing.T) {
 	// Regarding name comes along, as it does from the CRM, and is dropped.
 	reg := &agent.RecordRef{Entity: "account", ID: guidB, Name: secrets[3]}
 	for i := range 50 {
-		m := Message{Key: agent.MessageKey("1700000" + itoa(i) + ".M1P2Q3.host"), Folder: ".Sent",
+		m := Message{Key: agent.MessageKey("1700000" + itoa(i) + ".M1P2Q3.host"), Folder: s.HashFolder(".Sent"),
 			MsgIDHash: s.HashMessageID(msgID), State: agent.Tracked, Reason: 3, ActivityID: guidA,
 			Regarding: reg, OwnedByMe: true, ReceivedAt: time.Now()}
 		if err := s.PutMessage(ctx, m); err != nil {
@@ -117,4 +117,60 @@ func TestNothingButIDsAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertAbsent("after close")
+}
+
+// TestFolderNamesRewrittenAsHashes opens a cache in which an older version
+// kept folder names and checks they are replaced by their salted hashes,
+// that the rows keep everything else, and that a second open finds
+// nothing to do.
+func TestFolderNamesRewrittenAsHashes(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	if err := s.PutMessage(ctx, Message{Key: "1.host", MsgIDHash: s.HashMessageID("<a@x>"), State: agent.Tracked, ActivityID: guidA}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMessage(ctx, Message{Key: "2.host"}); err != nil {
+		t.Fatal(err)
+	}
+	want := s.HashFolder(".Contoso deal")
+	s.Close()
+	db := raw(t, path)
+	if _, err := db.Exec("UPDATE messages SET folder = '.Contoso deal' WHERE key = '1.host'"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = openAt(t, path)
+	m, ok, err := s.Message(ctx, "1.host")
+	if err != nil || !ok {
+		t.Fatalf("Message = %v, %v", ok, err)
+	}
+	if m.Folder != want || m.ActivityID != guidA || m.State != agent.Tracked {
+		t.Fatalf("after reopening: %+v, want folder %s and the rest kept", m, want)
+	}
+	if m2, _, _ := s.Message(ctx, "2.host"); m2.Folder != "" {
+		t.Fatalf("the inbox row's folder = %q, want empty", m2.Folder)
+	}
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("Contoso")) {
+		t.Fatal("the folder name is still in the cache file")
+	}
+}
+
+func TestHashFolder(t *testing.T) {
+	s, _ := openTemp(t)
+	if s.HashFolder("") != "" || s.HashFolder("INBOX") != "" || s.HashFolder("Inbox") != "" {
+		t.Fatal("the inbox must hash to the empty folder")
+	}
+	a, b := s.HashFolder("INBOX/Contoso"), s.HashFolder(".Contoso")
+	if !isFolderHash(a) || !isFolderHash(b) || a == b {
+		t.Fatalf("HashFolder = %q, %q", a, b)
+	}
+	if s.HashFolder("INBOX/Contoso") != a {
+		t.Fatal("HashFolder is not stable")
+	}
 }

@@ -319,7 +319,45 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.loadSalt(ctx); err != nil {
 		return err
 	}
+	if err := s.hashFolderNames(ctx); err != nil {
+		return err
+	}
 	restrictSidecars(s.path)
+	return nil
+}
+
+// hashFolderNames replaces the folder names an older version kept (".Sent")
+// with their salted hashes. SQL cannot compute the salted hash, so this
+// step of the migration runs here; it finds nothing to do on every later
+// start.
+func (s *Store) hashFolderNames(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT folder FROM messages WHERE folder <> ''")
+	if err != nil {
+		return classify("hash folder names", err)
+	}
+	var names []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			rows.Close()
+			return classify("hash folder names", err)
+		}
+		if !isFolderHash(f) {
+			names = append(names, f)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return classify("hash folder names", err)
+	}
+	for _, f := range names {
+		if _, err := s.db.ExecContext(ctx, "UPDATE messages SET folder = ? WHERE folder = ?", s.HashFolder(f), f); err != nil {
+			return classify("hash folder names", err)
+		}
+	}
+	if len(names) > 0 {
+		s.log.Info("cache: folder names replaced by their hashes", "folders", len(names))
+	}
 	return nil
 }
 

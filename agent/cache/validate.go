@@ -3,6 +3,7 @@ package cache
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -55,31 +56,50 @@ func checkKey(k agent.MessageKey) error {
 	return nil
 }
 
-// checkFolder accepts a Maildir++ folder name: "" for the inbox, otherwise
-// a name starting with '.', such as ".Sent" or ".Archive.2024".
+// checkFolder accepts a folder as the cache keeps it: "" for the inbox,
+// otherwise the folder's salted hash (Store.HashFolder), 32 lowercase hex
+// digits. A folder's name ("Contoso deal") is company data and never
+// reaches the file.
 func checkFolder(f string) error {
-	if f == "" {
+	if f == "" || isFolderHash(f) {
 		return nil
 	}
-	switch {
-	case len(f) > maxName:
-		return invalid("folder name is longer than 255 bytes")
-	case f[0] != '.':
-		return invalid("folder name does not start with a dot")
-	case f == "." || f == "..":
-		return invalid("folder name is a directory reference")
+	return invalid("folder is not a folder hash; the cache keeps no folder names")
+}
+
+// isFolderHash reports whether f has the shape of HashFolder's result.
+func isFolderHash(f string) bool {
+	if len(f) != 32 {
+		return false
 	}
 	for _, r := range f {
-		switch {
-		case r == '/' || r == 0:
-			return invalid("folder name contains a path separator or NUL")
-		case r == '@':
-			return invalid("folder name contains '@', like an address")
-		case r < ' ' || r == 0x7f:
-			return invalid("folder name contains a control character")
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
 		}
 	}
-	return nil
+	return true
+}
+
+// KeySalt returns a secret derived from the file's salt, for a mail source
+// that makes message keys from names (an IMAP mailbox, its UIDVALIDITY and
+// a UID), so that a key reveals nothing of them.
+func (s *Store) KeySalt() []byte {
+	m := hmac.New(sha256.New, s.salt)
+	m.Write([]byte("message key\x00"))
+	return m.Sum(nil)
+}
+
+// HashFolder returns the salted hash the cache keeps for a mail folder
+// ("INBOX/Contoso", ".Sent"): "" for the inbox ("" or "INBOX", whatever
+// its case), else 32 hex digits. Folder rules are matched by it too.
+func (s *Store) HashFolder(name string) string {
+	if name == "" || strings.EqualFold(name, "INBOX") {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.salt)
+	m.Write([]byte("folder\x00"))
+	m.Write([]byte(name))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // isSpace covers the Unicode spaces a subject may carry that are above

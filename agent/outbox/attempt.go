@@ -145,9 +145,27 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 			// Message-ID left the device, and nothing was uploaded.
 			at.rep.sent = []agent.FieldSize{{Name: "Message-ID", Bytes: len(emails[i].MessageID)}}
 			at.rep.text = "Already in the CRM; linked to the existing copy."
+			// A track asked for a record (by hand, or by a folder rule:
+			// the same message moved to a mapped folder) sets it on the
+			// copy found too, as server-side sync's folder tracking does.
+			if want := emails[i].Regarding; want != nil && !sameRecord(want, m.Regarding) {
+				if err := w.o.CRM.SetRegarding(ctx, t.Info.ID, want); err != nil {
+					w.o.Logger.Warn("outbox: the existing copy's regarding could not be set", "err", err)
+					at.rep.text = "Already in the CRM; linked to the existing copy, whose regarding could not be set: " + err.Error()
+				} else {
+					m.Regarding = want
+					at.m = m
+					at.rep.text = "Already in the CRM; linked to the existing copy and set regarding the record you chose."
+				}
+			}
 		}
 	}
 	return res
+}
+
+// sameRecord reports whether a and b name the same record.
+func sameRecord(a, b *agent.RecordRef) bool {
+	return a != nil && b != nil && a.Entity == b.Entity && strings.EqualFold(a.ID, b.ID)
 }
 
 // errLater leaves an action in the queue as it is, still due, when it did
@@ -180,7 +198,7 @@ func (w *Worker) prepare(a cache.Action, m cache.Message) (crm.Email, report, er
 		MessageID:  BracketID(env.MessageID),
 		Subject:    env.Subject,
 		Body:       body,
-		Outgoing:   w.o.Outgoing(m.Folder),
+		Outgoing:   w.o.Outgoing(w.folder(a.Key)),
 		From:       crm.Party{Address: env.From.Addr},
 		Regarding:  a.Regarding,
 		ReceivedAt: m.ReceivedAt,
@@ -195,6 +213,13 @@ func (w *Worker) prepare(a cache.Action, m cache.Message) (crm.Email, report, er
 		e.Cc = append(e.Cc, crm.Party{Address: x.Addr})
 	}
 	return e, report{env: &env}, nil
+}
+
+// folder is the name of the folder k is in now; "" when it is gone (the
+// track then fails as gone anyway).
+func (w *Worker) folder(k agent.MessageKey) string {
+	name, _ := w.o.Mail.Folder(k)
+	return name
 }
 
 // sentFields lists what a track uploads, with sizes, for the "what was

@@ -38,6 +38,8 @@ type Store interface {
 type Mail interface {
 	Envelope(k agent.MessageKey) (maildir.Envelope, error)
 	Body(k agent.MessageKey) (io.ReadCloser, error)
+	// Folder names the folder k is in now: the cache keeps only its hash.
+	Folder(k agent.MessageKey) (string, bool)
 }
 
 // CRM is what replaying actions needs of the CRM; *crm.HTTPClient implements it.

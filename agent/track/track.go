@@ -72,6 +72,9 @@ const (
 	ReasonDeletedInCRM    Reason = 19
 	ReasonFailed          Reason = 20
 	ReasonTooOld          Reason = 21
+	// ReasonFolderRule: the message is in a folder the user mapped to a
+	// CRM record, and is tracked regarding it.
+	ReasonFolderRule Reason = 22
 )
 
 var reasonText = map[Reason]string{
@@ -97,6 +100,7 @@ var reasonText = map[Reason]string{
 	ReasonDeletedInCRM:    "deleted in the CRM by its owner",
 	ReasonFailed:          "tracking failed",
 	ReasonTooOld:          "older than the automatic tracking window; track it by hand",
+	ReasonFolderRule:      "in a folder mapped to a CRM record",
 }
 
 // String is the user-readable explanation.

@@ -98,7 +98,7 @@ func TestDecideCRMFailureLeavesUndecided(t *testing.T) {
 }
 
 func TestReasonTextsComplete(t *testing.T) {
-	for r := ReasonNone; r <= ReasonTooOld; r++ {
+	for r := ReasonNone; r <= ReasonFolderRule; r++ {
 		if _, ok := reasonText[r]; !ok {
 			t.Errorf("reason %d has no text", r)
 		}
