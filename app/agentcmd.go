@@ -22,12 +22,14 @@ import (
 	"crmsync/agent/control"
 	"crmsync/agent/crm"
 	"crmsync/agent/engine"
+	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 )
 
 // agentFlags are the options of "crmsync agent", also used by tests.
 type agentFlags struct {
 	crmURL, user, maildir, data string
+	imap                        string // imaps://USER@HOST:PORT, instead of maildir
 	tokenURL, clientID, scope   string
 	authority, caBundle         string
 	sent                        string
@@ -36,7 +38,7 @@ type agentFlags struct {
 	open                        func(url string) error // the browser opener; nil means xdg-open (tests set it)
 }
 
-const agentUsage = "usage: crmsync agent --crm URL --maildir DIR [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
+const agentUsage = "usage: crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
 
 // runAgent implements "crmsync agent": the engine without a window.
 func runAgent(ctx context.Context, args []string, io Stdio) int {
@@ -44,7 +46,8 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 	var f agentFlags
 	fs.StringVar(&f.crmURL, "crm", "", "CRM address, e.g. https://yourorg.crm.dynamics.com (required)")
 	fs.StringVar(&f.user, "user", "", "your CRM sign-in email address (with --password-stdin; otherwise a hint)")
-	fs.StringVar(&f.maildir, "maildir", "", "your Maildir: the folder holding cur/, new/ and tmp/ (required)")
+	fs.StringVar(&f.maildir, "maildir", "", "your Maildir: the folder holding cur/, new/ and tmp/ (this or --imap)")
+	fs.StringVar(&f.imap, "imap", "", "your IMAP account: imaps://USER@HOST:PORT (TLS), or imap:// for STARTTLS (plaintext only to this computer)")
 	fs.StringVar(&f.data, "data", "", "directory for the agent's IDs-only cache (default: the user data directory)")
 	fs.BoolVar(&f.deviceCode, "device-code", false, "sign in with a code entered in a browser on any device")
 	fs.BoolVar(&f.browser, "browser", false, "sign in in the system browser")
@@ -53,17 +56,18 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 	fs.StringVar(&f.tokenURL, "token-url", "", "OAuth2 token endpoint (default: the sign-in service's)")
 	fs.StringVar(&f.clientID, "client-id", "", "your organisation's app registration (default: Microsoft's development client ID)")
 	fs.StringVar(&f.scope, "scope", "", "OAuth2 scopes, space separated (default: <CRM>/user_impersonation offline_access openid profile)")
-	fs.StringVar(&f.caBundle, "ca-bundle", "", "extra trusted CA certificates (PEM file) for the CRM")
+	fs.StringVar(&f.caBundle, "ca-bundle", "", "extra trusted CA certificates (PEM file) for the CRM and the mail server")
 	fs.StringVar(&f.sent, "sent", ".Sent", "Maildir++ folder holding your sent mail (empty for none)")
 	fs.BoolVar(&f.verbose, "v", false, "verbose logging")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	var missing []string
-	for _, m := range []struct{ v, name string }{{f.crmURL, "--crm URL"}, {f.maildir, "--maildir DIR"}} {
-		if m.v == "" {
-			missing = append(missing, m.name)
-		}
+	if f.crmURL == "" {
+		missing = append(missing, "--crm URL")
+	}
+	if f.maildir == "" && f.imap == "" {
+		missing = append(missing, "--maildir DIR or --imap imaps://USER@HOST:PORT")
 	}
 	if f.passwordStdin && f.user == "" {
 		missing = append(missing, "--user EMAIL (with --password-stdin)")
@@ -80,20 +84,39 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		fmt.Fprintf(io.Err, "crmsync agent: %v\n", trimPrefix(err))
 		return ExitUsage
 	}
-	if err := maildir.Check(f.maildir); err != nil {
-		fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
+	if f.maildir != "" && f.imap != "" {
+		fmt.Fprintf(io.Err, "crmsync agent: choose one mail account: --maildir or --imap\n%s", agentUsage)
 		return ExitUsage
 	}
-	var password string
-	if f.passwordStdin {
-		p, err := readPassword(io.In)
+	var acct agent.IMAPAccount
+	if f.imap != "" {
+		a, err := imap.ParseURL(f.imap)
 		if err != nil {
 			fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
 			return ExitUsage
 		}
-		password = p
+		a.CAFile = f.caBundle
+		acct = a
+	} else if err := maildir.Check(f.maildir); err != nil {
+		fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
+		return ExitUsage
 	}
-	err := serveAgent(ctx, f, password, newLogger(io.Err, f.verbose), io.Out, io.Err)
+	var secrets stdinSecrets
+	if f.passwordStdin {
+		// One secret a line, in DESIGN's order: the CRM password, then
+		// the IMAP password.
+		in := bufio.NewReader(stdinLimit(io.In))
+		p, err := readPassword(in, "password", "its first line must be the CRM password")
+		if err == nil && f.imap != "" {
+			secrets.imap, err = readPassword(in, "IMAP password", "its second line must be the IMAP password")
+		}
+		if err != nil {
+			fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
+			return ExitUsage
+		}
+		secrets.crm = p
+	}
+	err := serveAgent(ctx, f, acct, secrets, newLogger(io.Err, f.verbose), io.Out, io.Err)
 	if err == nil || errors.Is(err, context.Canceled) {
 		return ExitOK
 	}
@@ -108,22 +131,32 @@ func btoi(b bool) int {
 	return 0
 }
 
+// stdinSecrets are the secrets --password-stdin read: held in memory for
+// this run, never saved.
+type stdinSecrets struct{ crm, imap string }
+
+// stdinLimit bounds what is read of standard input: a few lines of
+// secrets, never an unbounded stream.
+func stdinLimit(r io.Reader) io.Reader { return io.LimitReader(r, 16<<10) }
+
 // readPassword reads one line; the password never appears in argv or env.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+// what names the secret and where says which line holds it.
+func readPassword(r *bufio.Reader, what, where string) (string, error) {
+	line, err := r.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading the password from standard input: %w", err)
+		return "", fmt.Errorf("reading the %s from standard input: %w", what, err)
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", errors.New("--password-stdin: standard input held no password")
+		return "", fmt.Errorf("--password-stdin: standard input held no %s; %s", what, where)
 	}
 	return line, nil
 }
 
 // serveAgent runs the engine and the control socket until ctx ends.
 // Prompts of an interactive sign-in go to prompts (standard error).
-func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Logger, out, prompts io.Writer) error {
+func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, secrets stdinSecrets, log *slog.Logger, out, prompts io.Writer) error {
+	password := secrets.crm
 	data := f.data
 	if data == "" {
 		d, err := dataDir()
@@ -143,9 +176,9 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	settings.MaildirPath = f.maildir
+	settings.MaildirPath, settings.IMAP = f.maildir, acct
 	var folders []string
-	if f.sent != "" {
+	if f.sent != "" && f.maildir != "" {
 		if maildir.Check(filepath.Join(f.maildir, f.sent)) == nil {
 			folders = append(folders, f.sent)
 		} else {
@@ -184,11 +217,15 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if cacheUser == "" && savedURL == crmURL {
 		cacheUser = savedUser // a restart without --user keeps the account's cache
 	}
-	eng, store, secrets, err := buildEngine(data, crmURL, cacheUser, cfg,
+	passwords := &MailPasswords{Service: AppID}
+	if secrets.imap != "" {
+		passwords.UseForSession(acct.URL(), secrets.imap)
+	}
+	eng, store, keychain, err := buildEngineWith(data, crmURL, cacheUser, cfg,
 		crm.Config{CABundle: f.caBundle}, engine.SignInOptions{
 			ClientID: f.clientID, Authority: f.authority, TokenURL: f.tokenURL, Scopes: strings.Fields(f.scope),
 			Open: f.open,
-		}, log)
+		}, nil, passwords, log)
 	if err != nil {
 		return err
 	}
@@ -225,7 +262,7 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if !interactive {
 		// The engine reads the keychain itself at start; this read only
 		// turns a missing entry into a clear refusal instead of a wait.
-		saved, err := secrets.Load(ctx)
+		saved, err := keychain.Load(ctx)
 		switch {
 		case errors.Is(err, agent.ErrNoCredentials):
 			return stop(fmt.Errorf("no saved sign-in for %s at %s; sign in once with --browser or --device-code", savedUser, crmURL))
@@ -279,7 +316,11 @@ func serveAgent(ctx context.Context, f agentFlags, password string, log *slog.Lo
 	if who == "" {
 		who = creds.Username
 	}
-	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, who, f.maildir, ln.Path())
+	watching := f.maildir
+	if !acct.IsZero() {
+		watching = acct.URL()
+	}
+	fmt.Fprintf(out, "crmsync agent: %s as %s; watching %s (control socket %s)\n", state, who, watching, ln.Path())
 	select {
 	case err = <-engDone:
 		engineStopped = true
@@ -316,13 +357,13 @@ func lockDataDir(data string) (*control.Listener, error) {
 // engine over it, with CRM clients made from client (its URL and Logger
 // are filled in). The caller closes the store after the engine stops.
 func buildEngine(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions, log *slog.Logger) (*engine.Engine, *cache.Store, agent.Secrets, error) {
-	return buildEngineWith(data, crmURL, user, cfg, client, signIn, nil, log)
+	return buildEngineWith(data, crmURL, user, cfg, client, signIn, nil, nil, log)
 }
 
-// buildEngineWith is buildEngine with the secrets given; nil means the
-// system keychain.
+// buildEngineWith is buildEngine with the secrets and the mail passwords
+// given; nil means the system keychain for either.
 func buildEngineWith(data, crmURL, user string, cfg *Config, client crm.Config, signIn engine.SignInOptions,
-	secrets agent.Secrets, log *slog.Logger) (*engine.Engine, *cache.Store, agent.Secrets, error) {
+	secrets agent.Secrets, passwords *MailPasswords, log *slog.Logger) (*engine.Engine, *cache.Store, agent.Secrets, error) {
 	store, err := cache.Open(filepath.Join(data, cacheName(crmURL, user)), log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -333,9 +374,12 @@ func buildEngineWith(data, crmURL, user string, cfg *Config, client crm.Config, 
 	if secrets == nil {
 		secrets = &accountSecrets{Keychain: &Keychain{Service: AppID, Account: cfg.Account}, cfg: cfg}
 	}
+	if passwords == nil {
+		passwords = &MailPasswords{Service: AppID}
+	}
 	eng, err := engine.New(engine.Options{
 		Store: store, NewMail: newMail(log), Secrets: secrets, Settings: cfg, Logger: log, SentFolders: sentFolders,
-		SignIn: signIn,
+		SignIn: signIn, Passwords: passwords,
 		NewClient: func(u string) (*crm.HTTPClient, error) {
 			c := client
 			c.URL, c.Logger = u, log

@@ -29,6 +29,43 @@ type configFile struct {
 	AutoTrack         int      `json:"auto_track"`
 	ExcludedAddresses []string `json:"excluded_addresses,omitempty"`
 	InternalDomains   []string `json:"internal_domains,omitempty"`
+	// IMAP is the mail account when it is not a Maildir; its password is
+	// in the keychain.
+	IMAP *imapConfig `json:"imap,omitempty"`
+}
+
+// imapConfig is an IMAP account in the settings file.
+type imapConfig struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port,omitempty"`
+	Security string `json:"security"` // "tls", "starttls" or "none"
+	Username string `json:"username"`
+	CAFile   string `json:"ca_file,omitempty"`
+}
+
+// securityNames are the settings file's names of agent.Security values.
+var securityNames = map[agent.Security]string{agent.SecurityTLS: "tls", agent.SecuritySTARTTLS: "starttls", agent.SecurityNone: "none"}
+
+func imapToFile(a agent.IMAPAccount) *imapConfig {
+	if a.IsZero() {
+		return nil
+	}
+	return &imapConfig{Host: a.Host, Port: a.Port, Security: securityNames[a.Security], Username: a.Username, CAFile: a.CAFile}
+}
+
+// imapFromFile reads the account back; an unknown security name is read
+// as TLS, the safe choice.
+func imapFromFile(c *imapConfig) agent.IMAPAccount {
+	if c == nil {
+		return agent.IMAPAccount{}
+	}
+	a := agent.IMAPAccount{Host: c.Host, Port: c.Port, Username: c.Username, CAFile: c.CAFile}
+	for s, name := range securityNames {
+		if name == c.Security {
+			a.Security = s
+		}
+	}
+	return a
 }
 
 // migrations upgrade a settings file one version at a time; index i moves
@@ -71,6 +108,7 @@ func (c *Config) Load() (agent.Settings, error) {
 		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath,
 		Folders: slices.Clone(f.Folders), AutoTrack: agent.AutoTrackScope(f.AutoTrack),
 		ExcludedAddresses: slices.Clone(f.ExcludedAddresses), InternalDomains: slices.Clone(f.InternalDomains),
+		IMAP: imapFromFile(f.IMAP),
 	}, nil
 }
 
@@ -140,6 +178,7 @@ func (c *Config) Save(s agent.Settings) error {
 		f.ConnectionEnabled, f.CRMURL, f.ClientID = s.ConnectionEnabled, s.CRMURL, s.ClientID
 		f.MaildirPath, f.Folders, f.AutoTrack = s.MaildirPath, slices.Clone(s.Folders), int(s.AutoTrack)
 		f.ExcludedAddresses, f.InternalDomains = slices.Clone(s.ExcludedAddresses), slices.Clone(s.InternalDomains)
+		f.IMAP = imapToFile(s.IMAP)
 	})
 }
 

@@ -111,7 +111,7 @@ func gui(ctx context.Context, demo bool, data string, log *slog.Logger, io Stdio
 	if demoCreds != nil {
 		secrets = &memorySecrets{c: *demoCreds}
 	}
-	eng, store, _, err := buildEngineWith(data, crmURL, user, cfg, crm.Config{}, engine.SignInOptions{}, secrets, log)
+	eng, store, _, err := buildEngineWith(data, crmURL, user, cfg, crm.Config{}, engine.SignInOptions{}, secrets, nil, log)
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,14 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/zalando/go-keyring"
 
 	"crmsync/agent"
+	"crmsync/agent/engine"
 )
 
 // ErrKeychainUnavailable is agent.ErrKeychainUnavailable, named here for
@@ -187,4 +189,67 @@ func KeychainUserMessage(err error) string {
 			". You can sign in without saving; you will be asked again next time."
 	}
 	return "Your sign-in could not be saved in the system keychain: " + err.Error()
+}
+
+// MailPasswords keeps mail account passwords in the OS keychain, one
+// entry per account URL (imaps://USER@HOST:PORT), beside the CRM sign-in.
+// A password given for this session only (--password-stdin) is held in
+// memory and wins over the keychain's.
+type MailPasswords struct {
+	// Service is the keychain service name, normally AppID.
+	Service string
+	// Timeout bounds each call; 0 means keychainTimeout.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	session map[string]string // account URL → password for this run only; guarded by mu
+}
+
+var _ engine.Passwords = (*MailPasswords)(nil)
+
+// mailEntry is the keychain user of an account's password.
+func mailEntry(account string) string { return "mail " + account }
+
+// UseForSession makes password the account's for this run, without
+// saving it.
+func (m *MailPasswords) UseForSession(account, password string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		m.session = map[string]string{}
+	}
+	m.session[account] = password
+}
+
+// MailPassword returns the account's password, or agent.ErrNoCredentials.
+func (m *MailPasswords) MailPassword(ctx context.Context, account string) (string, error) {
+	m.mu.Lock()
+	pw, ok := m.session[account]
+	m.mu.Unlock()
+	if ok {
+		return pw, nil
+	}
+	k := &Keychain{Service: m.Service, Timeout: m.Timeout}
+	err := k.call(ctx, func() (err error) {
+		pw, err = keyring.Get(m.Service, mailEntry(account))
+		return err
+	})
+	if errors.Is(err, keyring.ErrNotFound) {
+		return "", agent.ErrNoCredentials
+	}
+	if err != nil {
+		return "", fmt.Errorf("keychain: load the mail password: %w", err)
+	}
+	return pw, nil
+}
+
+// SaveMailPassword stores the account's password in the keychain, and
+// for this run.
+func (m *MailPasswords) SaveMailPassword(ctx context.Context, account, password string) error {
+	k := &Keychain{Service: m.Service, Timeout: m.Timeout}
+	if err := k.call(ctx, func() error { return keyring.Set(m.Service, mailEntry(account), password) }); err != nil {
+		return fmt.Errorf("keychain: save the mail password: %w", err)
+	}
+	m.UseForSession(account, password)
+	return nil
 }

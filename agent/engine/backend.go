@@ -278,7 +278,45 @@ func (e *Engine) RecentItems(ctx context.Context, limit int) ([]agent.Item, erro
 		}
 		items = append(items, itemOf(m, env, texts[i]))
 	}
+	e.nameRegarding(ctx, items)
 	return items, nil
+}
+
+// namesWait bounds how long the items window waits for the names of the
+// records its rows are regarding; without them the rows still show.
+const namesWait = 3 * time.Second
+
+// nameRegarding fills in the names of the records items are regarding,
+// live from the CRM, in one request. Names are display data: they live in
+// this call's items only.
+func (e *Engine) nameRegarding(ctx context.Context, items []agent.Item) {
+	var refs []agent.RecordRef
+	for _, it := range items {
+		if it.Regarding != nil && it.Regarding.Name == "" {
+			refs = append(refs, *it.Regarding)
+		}
+	}
+	if len(refs) == 0 {
+		return
+	}
+	c, _, err := e.onlineClient("naming records")
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, namesWait)
+	defer cancel()
+	names, err := c.RecordNames(ctx, refs)
+	if err != nil {
+		e.log.Info("engine: the names of regarding records could not be read", "err", err)
+		return
+	}
+	for i := range items {
+		if r := items[i].Regarding; r != nil && r.Name == "" {
+			cp := *r
+			cp.Name = names[strings.ToLower(r.ID)]
+			items[i].Regarding = &cp
+		}
+	}
 }
 
 // fresh returns how to make the cache row of k from the Maildir, for a
@@ -294,7 +332,7 @@ func (e *Engine) fresh(k agent.MessageKey) func() (cache.Message, error) {
 			return cache.Message{}, notFound{k}
 		}
 		now := e.clock.Now()
-		return cache.Message{Key: k, Folder: folder, MsgIDHash: e.o.Store.HashMessageID(env.MessageID),
+		return cache.Message{Key: k, Folder: e.o.Store.HashFolder(folder), MsgIDHash: e.o.Store.HashMessageID(env.MessageID),
 			ReceivedAt: e.receivedAt(env, k, now)}, nil
 	}
 }
@@ -429,6 +467,11 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 			return e.Settings(), err
 		}
 	}
+	if p.IMAP != nil && !p.IMAP.IsZero() {
+		if err := checkIMAP(*p.IMAP); err != nil {
+			return e.Settings(), err
+		}
+	}
 	if p.Folders != nil {
 		for _, f := range *p.Folders {
 			if !strings.HasPrefix(f, ".") || strings.ContainsAny(f, "/\\\x00") || f == "." || f == ".." {
@@ -456,6 +499,9 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		}
 		if p.Folders != nil {
 			s.Folders, remail = append([]string(nil), (*p.Folders)...), true
+		}
+		if p.IMAP != nil && *p.IMAP != s.IMAP {
+			s.IMAP, remail = *p.IMAP, true
 		}
 		if p.AutoTrack != nil {
 			s.AutoTrack = *p.AutoTrack

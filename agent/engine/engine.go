@@ -19,12 +19,13 @@ import (
 	"crmsync/agent/cache"
 	"crmsync/agent/conn"
 	"crmsync/agent/crm"
+	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
 	"crmsync/agent/sched"
 )
 
-// Mail is the Maildir intake; *maildir.Source implements it.
+// Mail is the mail intake; *maildir.Source and *imap.Source implement it.
 type Mail interface {
 	Run(ctx context.Context, out chan<- maildir.Change) error
 	Envelope(k agent.MessageKey) (maildir.Envelope, error)
@@ -63,6 +64,20 @@ type Options struct {
 	// SignIn says how to reach the sign-in service; the zero value
 	// discovers it from the CRM.
 	SignIn SignInOptions
+	// NewIMAP opens an IMAP account; nil means imap.New.
+	NewIMAP func(o imap.Options) (Mail, error)
+	// Passwords holds the mail account's password; nil means none is
+	// saved, and an IMAP account waits for one.
+	Passwords Passwords
+}
+
+// Passwords keeps mail account passwords in the keychain, by the
+// account's URL (imaps://USER@HOST:PORT). app implements it.
+type Passwords interface {
+	// MailPassword returns the account's password, or
+	// agent.ErrNoCredentials when none is saved.
+	MailPassword(ctx context.Context, account string) (string, error)
+	SaveMailPassword(ctx context.Context, account, password string) error
 }
 
 // Engine implements agent.Backend.
@@ -94,7 +109,9 @@ type Engine struct {
 
 	view  atomic.Pointer[view]     // never nil; replaced, never changed, by the loop only (loop.publish)
 	known atomic.Pointer[knownSet] // nil until relearned; replaced, never changed, by the loop only
-	hub   hub                      // the subscribers
+	// mailboxID is the user's CRM mailbox (a mailboxOf), learned once.
+	mailboxID atomic.Value
+	hub       hub // the subscribers
 }
 
 // view is what the loop publishes for readers on other goroutines. A
@@ -133,6 +150,9 @@ func New(o Options) (*Engine, error) {
 	}
 	if o.Deciders <= 0 {
 		o.Deciders = 2
+	}
+	if o.NewIMAP == nil {
+		o.NewIMAP = func(o imap.Options) (Mail, error) { return imap.New(o) }
 	}
 	// One clock: the times the cache stamps (an action's next_at) are
 	// compared with the outbox's Now.
@@ -208,6 +228,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.stopped)
 
 	l := newLoop(e, ctx, g, settings)
+	l.loadRules()
 	g.Go("connection", e.conn.Run)
 	g.Go("outbox", e.box.Run)
 	for range e.o.Deciders {

@@ -18,6 +18,7 @@ import (
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
+	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/sched"
 	"crmsync/agent/track"
@@ -34,6 +35,8 @@ type harness struct {
 	dbPath   string
 	secrets  *agenttest.Secrets
 	settings *agenttest.Settings
+	// passwords holds mail account passwords by account URL.
+	passwords testPasswords
 	// beforeRun, when set, sees each engine before it runs (to subscribe
 	// from the very first event).
 	beforeRun func(*Engine)
@@ -51,7 +54,7 @@ func newHarness(t *testing.T) *harness {
 	if err := srv.SeedDemo(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, crm: srv, secrets: &agenttest.Secrets{}, settings: agenttest.NewSettings(agent.Settings{ConnectionEnabled: true})}
+	h := &harness{t: t, crm: srv, secrets: &agenttest.Secrets{}, passwords: testPasswords{}, settings: agenttest.NewSettings(agent.Settings{ConnectionEnabled: true})}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
 		if f := h.intercept.Load(); f != nil && (*f)(w, r) {
@@ -69,6 +72,21 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.dbPath = filepath.Join(t.TempDir(), "cache.db")
 	return h
+}
+
+// testPasswords is a keychain of mail passwords held in memory.
+type testPasswords map[string]string
+
+func (p testPasswords) MailPassword(_ context.Context, account string) (string, error) {
+	if pw, ok := p[account]; ok {
+		return pw, nil
+	}
+	return "", agent.ErrNoCredentials
+}
+
+func (p testPasswords) SaveMailPassword(_ context.Context, account, password string) error {
+	p[account] = password
+	return nil
 }
 
 // testWriter sends log lines to the test's log, shown when it fails.
@@ -101,7 +119,12 @@ func (h *harness) startWith(clock sched.Clock) *running {
 	h.settings.Update(func(s *agent.Settings) { s.MaildirPath = h.mdir })
 	e, err := New(Options{Store: store, NewMail: func(root string, folders []string) Mail {
 		return maildir.New(maildir.Options{Root: root, Folders: folders, Debounce: 10 * time.Millisecond})
-	}, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log,
+	}, Secrets: h.secrets, Settings: h.settings, Clock: clock, Logger: log, Passwords: h.passwords,
+		// A short poll makes the IMAP source's safety net (STATUS on the
+		// mailboxes in IDLE, every tenth poll) run every second: IDLE
+		// does not always say that a mailbox was deleted and created
+		// again, and tests cannot wait the real five minutes.
+		NewIMAP:   func(o imap.Options) (Mail, error) { o.Poll = 100 * time.Millisecond; return imap.New(o) },
 		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) }})
 	if err != nil {
 		h.t.Fatal(err)

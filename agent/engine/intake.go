@@ -11,6 +11,7 @@ import (
 	"crmsync/agent"
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
+	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
 	"crmsync/agent/track"
@@ -25,7 +26,15 @@ var (
 // job asks a decider about one message.
 type job struct {
 	key    agent.MessageKey
-	folder string
+	folder string // the folder's name, in memory only
+	// folderID is the folder's salted hash, which the cache keeps instead
+	// of the name.
+	folderID string
+}
+
+// newJob makes the job of k in folder.
+func (e *Engine) newJob(k agent.MessageKey, folder string) job {
+	return job{key: k, folder: folder, folderID: e.o.Store.HashFolder(folder)}
 }
 
 // result is a decider's answer.
@@ -45,7 +54,7 @@ type result struct {
 
 // message is the cache row the decision writes.
 func (r result) message() cache.Message {
-	m := cache.Message{Key: r.key, Folder: r.folder, MsgIDHash: r.hash, State: agent.Untracked,
+	m := cache.Message{Key: r.key, Folder: r.folderID, MsgIDHash: r.hash, State: agent.Untracked,
 		Reason: int(r.decision.Reason), ReceivedAt: r.received}
 	if r.err != nil {
 		m.Reason = int(track.ReasonUnreadable)
@@ -219,6 +228,15 @@ func (e *Engine) decideLocal(ctx context.Context, j job) (r result, pa pendingAs
 // nothing but j and the options, so the loop may call it too.
 func (e *Engine) byName(j job, now time.Time) (result, bool) {
 	kt, ok := keyTime(j.key, now)
+	if !ok {
+		// An IMAP key carries no time, but the listing brought each
+		// message's INTERNALDATE: it is in memory, and deciding by it
+		// spares the server a header fetch per old message.
+		if m, isIMAP := e.mail.get().(*imap.Source); isIMAP {
+			t, err := m.Delivered(j.key)
+			kt, ok = t, err == nil && t.After(plausibleAfter)
+		}
+	}
 	if !ok || now.Sub(kt) <= e.o.Lookback+24*time.Hour {
 		return result{}, false
 	}
@@ -227,7 +245,14 @@ func (e *Engine) byName(j job, now time.Time) (result, bool) {
 
 // isSent reports whether a Maildir folder holds the user's sent mail; the
 // deciders and the outbox both ask it.
-func (e *Engine) isSent(folder string) bool { return slices.Contains(e.o.SentFolders, folder) }
+func (e *Engine) isSent(folder string) bool {
+	// An IMAP server marks its sent folder (\Sent); a Maildir's is known
+	// by name.
+	if m, ok := e.mail.get().(interface{ IsSent(string) bool }); ok {
+		return m.IsSent(folder)
+	}
+	return slices.Contains(e.o.SentFolders, folder)
+}
 
 // trackMessage is the pipeline's view of a message: headers only.
 func trackMessage(j job, env maildir.Envelope, self string, sent bool) track.Message {

@@ -49,9 +49,10 @@ type loop struct {
 	decided []result  // results waiting to be written
 	writing *inFlight // the batch being written; nil when none
 
-	sync syncState
-	mail mailState
-	scan [2]int // the scan progress last published
+	sync  syncState
+	mail  mailState
+	rules rulesState
+	scan  [2]int // the scan progress last published
 	// storeErr says why decisions cannot be saved; "" when they can.
 	storeErr string
 	mem      reclaimer
@@ -167,6 +168,14 @@ func (l *loop) onChange(c maildir.Change) {
 		l.publish(true)
 		return
 	}
+	if c.Kind == maildir.Added || c.Kind == maildir.Moved {
+		// Mail in a mapped folder is tracked regarding the rule's
+		// record, whatever the automatic choice would say.
+		if r, ok := l.ruleFor(l.e.o.Store.HashFolder(c.Folder)); ok {
+			l.queueRule(c.Key, r)
+			return
+		}
+	}
 	if c.Kind != maildir.Added {
 		return // a move or flag change is the same message; removal keeps its IDs
 	}
@@ -174,7 +183,7 @@ func (l *loop) onChange(c maildir.Change) {
 		return
 	}
 	now := l.e.clock.Now()
-	l.queue(job{key: c.Key, folder: c.Folder}, now)
+	l.queue(l.e.newJob(c.Key, c.Folder), now)
 	l.mem.arrived(now)
 	l.sync.arrivals++
 	l.sync.lastBusy = now
@@ -256,6 +265,7 @@ func (l *loop) onConn(s conn.Status) {
 	if l.online {
 		l.e.box.Resume(l.userID)
 		if !wasOnline {
+			l.refreshRules()
 			l.redecide()
 			if l.e.o.Store.Rebuilt() && !l.sync.relearned {
 				l.sync.relearned = true
@@ -321,7 +331,7 @@ func (l *loop) requeue(keys map[agent.MessageKey]bool) {
 		if !ok || l.queued[k] {
 			continue
 		}
-		l.queue(job{key: k, folder: folder}, now)
+		l.queue(l.e.newJob(k, folder), now)
 	}
 }
 
@@ -400,8 +410,9 @@ func (l *loop) publish(announce bool) {
 		st.Warnings = append(st.Warnings, warningFor(l.conn))
 	}
 	if l.mail.err != "" {
-		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail folder", Text: l.mail.err, Severity: agent.SeverityError})
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail account", Text: l.mail.err, Severity: agent.SeverityError})
 	}
+	st.Mail, st.LastSync = l.mail.name, l.sync.last
 	if l.storeErr != "" {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "storage", Title: "Data folder", Text: l.storeErr, Severity: agent.SeverityError})
 	}

@@ -78,6 +78,7 @@ func (l *loop) startSync() {
 	}
 	l.sync.running = true
 	l.e.conn.ProbeNow(l.ctx) // the privilege is checked on each sync, too
+	l.refreshRules()         // rules made on another computer arrive with the sync
 	store, done, e, user := l.e.o.Store, l.sync.done, l.e, l.userID
 	l.g.Go("sync", func(ctx context.Context) error {
 		nctx, cancel := e.withNet(ctx)
