@@ -78,6 +78,7 @@ func main() {
 		fn   func(context.Context) error
 	}{
 		{"arrival latency", h.arrivals},
+		{"imap arrival latency", h.imapArrival},
 		{"backlog", h.backlog},
 		{"idle agent", h.idle},
 		{"tracking throughput", h.tracking},
