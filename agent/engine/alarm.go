@@ -17,6 +17,7 @@ const (
 	alarmStoreRetry              // decide again the messages whose decision could not be saved
 	alarmSettle                  // decide again the files that were still being written
 	alarmRelease                 // hand memory back if mail stayed quiet after a burst
+	alarmRuleRetry               // track again the mapped folders' messages that could not be read yet
 	numAlarms
 )
 
@@ -35,6 +36,8 @@ func (k alarm) name() string {
 		return "settle"
 	case alarmRelease:
 		return "release"
+	case alarmRuleRetry:
+		return "rule retry"
 	}
 	return "unknown"
 }

@@ -328,6 +328,11 @@ func (e *Engine) fresh(k agent.MessageKey) func() (cache.Message, error) {
 			return cache.Message{}, notFound{k}
 		}
 		env, err := e.mail.Envelope(k)
+		if errors.Is(err, maildir.ErrSettling) {
+			// Still being written, or the mail server is out of reach
+			// for a moment: not gone.
+			return cache.Message{}, err
+		}
 		if err != nil {
 			return cache.Message{}, notFound{k}
 		}

@@ -150,6 +150,11 @@ func (l *loop) onAlarms(due [numAlarms]bool) {
 		l.requeue(l.settling)
 		l.settling = nil
 	}
+	if due[alarmRuleRetry] {
+		l.rules.work = append(l.rules.work, l.rules.retry...)
+		l.rules.retry = nil
+		l.startRuleWork()
+	}
 	if due[alarmRelease] && l.mem.quiet(l.e.clock.Now(), len(l.queued) == 0 && len(l.backlog) == 0) {
 		l.releaseMemory()
 	}

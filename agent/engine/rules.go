@@ -11,6 +11,7 @@ import (
 	"crmsync/agent/cache"
 	"crmsync/agent/crm"
 	"crmsync/agent/imap"
+	"crmsync/agent/maildir"
 	"crmsync/agent/track"
 )
 
@@ -30,6 +31,7 @@ type rulesState struct {
 	fetching bool            // a fetch from the CRM is under way
 	work     []ruleJob       // messages waiting to be tracked by a rule
 	working  bool            // a batch of work is being done
+	retry    []ruleJob       // messages that could not be read yet; taken again at alarmRuleRetry
 }
 
 // ruleJob is a message that arrived in, or was moved into, a mapped folder.
@@ -207,16 +209,26 @@ func (l *loop) startRuleWork() {
 	l.rules.working = true
 	e := l.e
 	l.g.Go("rule-work", func(ctx context.Context) error {
+		var later []ruleJob
 		for _, j := range batch {
 			if ctx.Err() != nil {
 				break
 			}
-			if err := e.trackByRule(ctx, j); err != nil && ctx.Err() == nil {
+			err := e.trackByRule(ctx, j)
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, maildir.ErrSettling):
+				later = append(later, j) // being written, or the server is out of reach: not lost
+			default:
 				e.log.Warn("engine: a message in a mapped folder could not be queued", "key", string(j.key), "err", err)
 			}
 		}
 		_ = e.do(ctx, func(l *loop) {
 			l.rules.working = false
+			if len(later) > 0 {
+				l.rules.retry = append(l.rules.retry, later...)
+				l.alarms.set(alarmRuleRetry, maildir.SettleTime)
+			}
 			l.startRuleWork()
 		})
 		return nil

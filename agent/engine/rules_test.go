@@ -115,10 +115,20 @@ func TestFolderRuleTracksMailMovedIntoMaildirFolder(t *testing.T) {
 		t.Errorf("reason = %v, want the folder rule", track.Reason(m.Reason))
 	}
 
-	// Mail delivered straight into the folder is tracked the same way.
+	// Mail delivered straight into the folder is tracked the same way,
+	// even from a slow writer: seen while still empty, it is read again
+	// once it settles rather than dropped.
 	msg := fmt.Sprintf("From: Ann Other <ann@elsewhere.example>\r\nTo: alice@demo.local\r\nSubject: Filed\r\nMessage-ID: <rule-2@elsewhere.example>\r\nDate: %s\r\n\r\nHi.\r\n",
 		time.Now().Format(time.RFC1123Z))
-	if err := os.WriteFile(filepath.Join(h.mdir, ".Contoso deal", "new", string(k(2))), []byte(msg), 0o600); err != nil {
+	f, err := os.OpenFile(filepath.Join(h.mdir, ".Contoso deal", "new", string(k(2))), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the source sees the empty file and cannot read it yet
+	if _, err := f.WriteString(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "mail delivered into the folder tracked", func() bool { return regardingIs(message(t, e, k(2)), acct) })
