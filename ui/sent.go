@@ -56,7 +56,7 @@ func (v *sentWindow) reload() {
 		h.Wrapping = fyne.TextWrapWord
 		f := wrapped()
 		f.SetText(fields)
-		rows = append(rows, container.NewThemeOverride(container.NewVBox(h, f), compactTheme{}))
+		rows = append(rows, container.NewVBox(h, f))
 	}
 	v.list.Objects = rows
 	v.list.Refresh()

@@ -92,7 +92,7 @@ func newMailSection(s *settingsWindow) *mailSection {
 	password.HintText = "Saved in the system keychain on Save; never shown again."
 	m.test = widget.NewButtonWithIcon("Test connection", theme.MediaPlayIcon(), m.runTest)
 	m.testResult = container.NewVBox()
-	testResult := container.NewThemeOverride(m.testResult, compactTheme{})
+	testResult := m.testResult
 	m.imapBox = container.NewVBox(widget.NewForm(
 		widget.NewFormItem("Server", m.host), port, security,
 		widget.NewFormItem("User name", m.user), password,
