@@ -98,8 +98,10 @@ type Warning struct {
 	Severity          Severity
 }
 
-// MessageKey is the unique part of a Maildir file name: stable across the
-// move from new/ to cur/ and across flag changes.
+// MessageKey identifies a message in the user's mail: for a Maildir, the
+// unique part of its file name, stable across the move from new/ to cur/
+// and across flag changes; for an IMAP account, a salted hash of the
+// mailbox, its UIDVALIDITY and the UID, which reveals none of them.
 type MessageKey string
 
 // RecordRef points at a CRM record. Name is for display only and is never cached.
