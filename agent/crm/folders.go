@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -241,36 +242,13 @@ func (c *HTTPClient) annotatedRows(ctx context.Context, op, path, prefer string,
 	if prefer != "" {
 		h = http.Header{"Prefer": {prefer}}
 	}
-	next := path
-	for page := 0; next != ""; page++ {
-		if page == maxPages {
-			return &Error{Op: op, Kind: KindBadResponse, Message: fmt.Sprintf("more than %d pages; the server's paging does not end", maxPages)}
+	return c.pages(ctx, op, path, h, func(raw json.RawMessage) error {
+		var row map[string]any
+		if err := json.Unmarshal(raw, &row); err != nil {
+			return &Error{Op: op, Kind: KindBadResponse, Message: "a row is malformed", Err: err}
 		}
-		resp, err := c.do(ctx, request{op: op, method: http.MethodGet, path: next, header: h, idempotent: true})
-		if err != nil {
-			return err
-		}
-		var col struct {
-			Value    []map[string]any `json:"value"`
-			NextLink string           `json:"@odata.nextLink"`
-		}
-		if err := decode(op, resp, &col); err != nil {
-			return err
-		}
-		if col.Value == nil {
-			return &Error{Op: op, Kind: KindBadResponse, Status: resp.status, Message: "the answer has no value array"}
-		}
-		for _, row := range col.Value {
-			if err := fn(row); err != nil {
-				return err
-			}
-		}
-		if col.NextLink == next {
-			return &Error{Op: op, Kind: KindBadResponse, Message: "the server's next page link points at the same page"}
-		}
-		next = col.NextLink
-	}
-	return nil
+		return fn(row)
+	})
 }
 
 // clipRunes cuts s to at most n characters, the way Dataverse counts a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -70,7 +71,12 @@ const maxPages = 1000
 // queryAll runs a GET and follows @odata.nextLink exactly as given, sending
 // the same page-size preference again, calling fn for every row.
 func (c *HTTPClient) queryAll(ctx context.Context, op, path string, pageSize int, fn func(json.RawMessage) error) error {
-	h := preferHeader(pageSize, true)
+	return c.pages(ctx, op, path, preferHeader(pageSize, true), fn)
+}
+
+// pages runs a GET with header h and follows @odata.nextLink exactly as
+// given, sending h again, calling fn for every row.
+func (c *HTTPClient) pages(ctx context.Context, op, path string, h http.Header, fn func(json.RawMessage) error) error {
 	next := path
 	for page := 0; next != ""; page++ {
 		if page == maxPages {

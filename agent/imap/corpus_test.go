@@ -12,44 +12,10 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 
 	"crmsync/agent/imap/imaptest"
+	"crmsync/agent/internal/corpus"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
 )
-
-// corpusEnv names a directory of real-world messages that overrides the
-// search for the project's corpus, as in the maildir tests.
-const corpusEnv = "CRMSYNC_MAIL_CORPUS"
-
-// findCorpus returns the mail corpus directory: $CRMSYNC_MAIL_CORPUS, or
-// the first shared/corpus/mail found walking up from the working
-// directory.
-func findCorpus(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv(corpusEnv); d != "" {
-		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-			t.Fatalf("%s=%q is not a directory", corpusEnv, d)
-		}
-		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var looked []string
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "corpus", "mail")
-		looked = append(looked, c)
-		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	t.Fatalf("mail corpus not found: set %s, or provide shared/corpus/mail in a parent directory; looked in:\n  %s",
-		corpusEnv, strings.Join(looked, "\n  "))
-	return ""
-}
 
 // Every message of the corpus, appended to a running Source's INBOX, is
 // either parsed or refused with a reason (by the server's APPEND, or by
@@ -58,10 +24,7 @@ func findCorpus(t testing.TB) string {
 // outbox can read.
 func TestCorpus(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join(findCorpus(t), "*.eml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no .eml files in the corpus (%v)", err)
-	}
+	files := corpus.Files(t)
 	srv := imaptest.Start(t)
 	s := newSource(t, srv)
 	r := start(t, s)

@@ -6,51 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"crmsync/agent/internal/corpus"
 )
-
-// corpusEnv names a directory of real-world messages that overrides the
-// search for the project's corpus.
-const corpusEnv = "CRMSYNC_MAIL_CORPUS"
-
-// findCorpus returns the mail corpus directory: $CRMSYNC_MAIL_CORPUS, or the
-// first shared/corpus/mail found walking up from the working directory.
-func findCorpus(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv(corpusEnv); d != "" {
-		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-			t.Fatalf("%s=%q is not a directory", corpusEnv, d)
-		}
-		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var looked []string
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "corpus", "mail")
-		looked = append(looked, c)
-		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	t.Fatalf("mail corpus not found: set %s, or provide shared/corpus/mail in a parent directory; looked in:\n  %s",
-		corpusEnv, strings.Join(looked, "\n  "))
-	return ""
-}
-
-// corpusFiles returns the message files of the corpus, sorted.
-func corpusFiles(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(findCorpus(t), "*.eml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no .eml files in the corpus (%v)", err)
-	}
-	return files
-}
 
 // expectedRefusals are the corpus files that are not messages, with the
 // reason ParseHeader must give.
@@ -63,7 +21,7 @@ var expectedRefusals = map[string]string{
 }
 
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t)
 	parsed, refused := 0, 0
 	for _, f := range files {
 		base := filepath.Base(f)
@@ -102,7 +60,7 @@ func TestCorpus(t *testing.T) {
 // TestCorpusDecoding pins the decoded text of corpus messages whose header
 // exercises one charset or defect each.
 func TestCorpusDecoding(t *testing.T) {
-	dir := findCorpus(t)
+	dir := corpus.Dir(t)
 	tests := []struct {
 		file, what, want string
 		get              func(Envelope) string
@@ -157,7 +115,7 @@ func fromAddr(e Envelope) string { return e.From.Addr }
 func BenchmarkParseHeader(b *testing.B) {
 	var msgs [][]byte
 	total := 0
-	for _, f := range corpusFiles(b) {
+	for _, f := range corpus.Files(b) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			b.Fatal(err)

@@ -12,12 +12,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"crmsync/agent"
-	"crmsync/agent/agenttest"
-	"crmsync/agent/cache"
-	"crmsync/agent/crm"
 	"crmsync/agent/engine"
 	"crmsync/agent/imap/imaptest"
-	"crmsync/agent/maildir"
 )
 
 // imapArrivals is how many messages the IMAP arrival measurement sends,
@@ -184,33 +180,8 @@ func (h *harness) startIMAPEngine(ctx context.Context, dir string, a agent.IMAPA
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	store, err := cache.Open(filepath.Join(dir, "cache.db"), h.log)
-	if err != nil {
-		return nil, err
-	}
-	settings := agenttest.NewSettings(agent.Settings{ConnectionEnabled: true, IMAP: a, AutoTrack: agent.TrackFromCRMRecords})
-	e, err := engine.New(engine.Options{
-		Store: store, Secrets: &agenttest.Secrets{}, Settings: settings, Logger: h.log,
-		NewMail: func(root string, folders []string) engine.Mail {
-			return maildir.New(maildir.Options{Root: root, Folders: folders, Logger: h.log})
-		},
-		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) },
-		Passwords: benchPasswords(password),
-	})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	r := &rig{e: e, store: store, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- e.Run(rctx) }()
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-	defer scancel()
-	if err := e.SignIn(sctx, agent.Credentials{CRMURL: crmURL, Username: "alice@demo.local", Secret: "demo-alice", NoSave: true}); err != nil {
-		r.stop()
-		return nil, fmt.Errorf("sign in: %w", err)
-	}
-	return r, nil
+	s := agent.Settings{ConnectionEnabled: true, IMAP: a, AutoTrack: agent.TrackFromCRMRecords}
+	return h.runEngine(ctx, dir, s, benchPasswords(password), crmURL, "alice@demo.local", "demo-alice")
 }
 
 // benchPasswords gives the engine the mail password for this run, as

@@ -113,17 +113,24 @@ func (h *harness) onlineAgent(ctx context.Context, name, crmURL string) (r *rig,
 // startEngineAs starts an engine with its cache in dir, watching mdir,
 // signed in to the CRM as user.
 func (h *harness) startEngineAs(ctx context.Context, dir, mdir, crmURL string, scope agent.AutoTrackScope, user, password string) (*rig, error) {
+	s := agent.Settings{ConnectionEnabled: true, MaildirPath: mdir, AutoTrack: scope}
+	return h.runEngine(ctx, dir, s, nil, crmURL, user, password)
+}
+
+// runEngine starts an engine with its cache in dir and settings s (mail
+// passwords from pw, which may be nil), signed in to the CRM as user.
+func (h *harness) runEngine(ctx context.Context, dir string, s agent.Settings, pw engine.Passwords, crmURL, user, password string) (*rig, error) {
 	store, err := cache.Open(filepath.Join(dir, "cache.db"), h.log)
 	if err != nil {
 		return nil, err
 	}
-	settings := agenttest.NewSettings(agent.Settings{ConnectionEnabled: true, MaildirPath: mdir, AutoTrack: scope})
 	e, err := engine.New(engine.Options{
-		Store: store, Secrets: &agenttest.Secrets{}, Settings: settings, Logger: h.log,
+		Store: store, Secrets: &agenttest.Secrets{}, Settings: agenttest.NewSettings(s), Logger: h.log,
 		NewMail: func(root string, folders []string) engine.Mail {
 			return maildir.New(maildir.Options{Root: root, Folders: folders, Logger: h.log})
 		},
 		NewClient: func(u string) (*crm.HTTPClient, error) { return crm.New(crm.Config{URL: u}) },
+		Passwords: pw,
 	})
 	if err != nil {
 		store.Close()
