@@ -205,10 +205,17 @@ func (e *Engine) AddFolderRule(ctx context.Context, folder string, r agent.Recor
 			e.log.Warn("engine: the folder's earlier rule could not be removed", "err", err)
 		}
 	}
-	if _, err := e.FolderRules(ctx); err != nil {
+	added := agent.FolderRule{ID: id, Folder: folder, Regarding: r}
+	rules, err := e.FolderRules(ctx)
+	if err != nil {
 		e.log.Info("engine: folder rules not refreshed after adding one", "err", err)
 	}
-	return agent.FolderRule{ID: id, Folder: folder, Regarding: r}, nil
+	for _, x := range rules {
+		if x.ID == id {
+			added = x // as the CRM has it, with the record's name
+		}
+	}
+	return added, nil
 }
 
 // folderID is the rule's exchangefolderid. Exchange puts its own folder ID

@@ -99,8 +99,8 @@ func TestFolderRuleTracksMailMovedIntoMaildirFolder(t *testing.T) {
 		t.Fatal("mapping the inbox itself was accepted")
 	}
 	rule, err := e.AddFolderRule(ctx, ".Contoso deal", acct)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || rule.Regarding.Name != "Tailspin Toys" {
+		t.Fatalf("AddFolderRule = %+v, %v; want the rule with the record's name", rule, err)
 	}
 	rules, err := e.FolderRules(ctx)
 	if err != nil || len(rules) != 1 || rules[0].Folder != ".Contoso deal" || rules[0].ID != rule.ID ||
