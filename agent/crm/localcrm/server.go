@@ -261,6 +261,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = "fault"
 		return
 	}
+	// A request the service has begun runs to its end even if the client
+	// goes away, as a server's does. A cancelled context would also make
+	// the SQLite driver interrupt its connection from another goroutine,
+	// possibly once that single connection already serves the next
+	// request, which then fails for no reason of its own.
+	r = r.WithContext(context.WithoutCancel(r.Context()))
 	path := r.URL.Path
 	switch {
 	case strings.HasPrefix(path, "/api/data/"):
