@@ -152,6 +152,7 @@ func New(o Options) (*Engine, error) {
 		o.Deciders = 2
 	}
 	if o.NewIMAP == nil {
+		// Also the compile-time proof that *imap.Source is a Mail.
 		o.NewIMAP = func(o imap.Options) (Mail, error) { return imap.New(o) }
 	}
 	// One clock: the times the cache stamps (an action's next_at) are

@@ -3,7 +3,6 @@ package imap
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,19 +13,6 @@ import (
 	"crmsync/agent/imap/imaptest"
 	"crmsync/agent/maildir"
 )
-
-// mail is the Mail interface of the engine, restated here: the engine
-// package cannot be imported from this one's tests without a cycle.
-type mail interface {
-	Run(ctx context.Context, out chan<- maildir.Change) error
-	Envelope(k agent.MessageKey) (maildir.Envelope, error)
-	Body(k agent.MessageKey) (io.ReadCloser, error)
-	Folder(k agent.MessageKey) (string, bool)
-	Progress() (done, total int)
-	Delivered(k agent.MessageKey) (time.Time, error)
-}
-
-var _ mail = (*Source)(nil)
 
 // waitFor is how long a test waits for something that should take
 // milliseconds; past it the test fails rather than hangs.
