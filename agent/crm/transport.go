@@ -7,29 +7,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
+
+	"crmsync/agent/internal/transport"
 )
 
 // newHTTPClient builds the one http.Client the agent uses for the CRM and
 // its token endpoint: keep-alive, HTTP/2, proxy from the environment, the
 // system CA pool plus an optional extra bundle.
 func newHTTPClient(caBundle string, timeout time.Duration) (*http.Client, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caBundle != "" {
-		pem, err := os.ReadFile(caBundle)
-		if err != nil {
-			return nil, fmt.Errorf("crm: read CA bundle: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("crm: CA bundle %s holds no PEM certificate; export it as PEM (BEGIN CERTIFICATE)", caBundle)
-		}
-		tlsConf.RootCAs = pool
+	roots, err := transport.Roots(caBundle)
+	if err != nil {
+		return nil, fmt.Errorf("crm: %w", err)
 	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

@@ -2,19 +2,11 @@ package crm
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
-)
 
-// IsLoopbackHost reports whether host (without port) names this computer.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+	"crmsync/agent/internal/transport"
+)
 
 // CheckURL parses a CRM or token endpoint address and enforces the
 // transport rule: https for anything that is not loopback. what names the
@@ -31,7 +23,7 @@ func CheckURL(what, raw string) (*url.URL, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("%w: the %s must not contain a user name or password; enter them in the sign-in form", ErrInvalidURL, what)
 	}
-	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !transport.IsLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("%w: the %s %s uses http; https is required for any CRM that is not on this computer", ErrInsecureURL, what, u.Redacted())
 	}
 	return u, nil

@@ -14,6 +14,7 @@ import (
 	"crmsync/agent/cache"
 	"crmsync/agent/conn"
 	"crmsync/agent/crm"
+	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/signin"
 	"crmsync/agent/track"
@@ -473,7 +474,7 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		}
 	}
 	if p.IMAP != nil && !p.IMAP.IsZero() {
-		if err := checkIMAP(*p.IMAP); err != nil {
+		if err := imap.CheckAccount(*p.IMAP); err != nil {
 			return e.Settings(), err
 		}
 	}

@@ -18,28 +18,10 @@ import (
 	"crmsync/agent/maildir"
 )
 
-// checkIMAP refuses an IMAP account that cannot be right, with a sentence
-// saying what to change.
-func checkIMAP(a agent.IMAPAccount) error {
-	switch {
-	case strings.ContainsAny(a.Host, " /\\@:") && !strings.HasPrefix(a.Host, "["):
-		return fmt.Errorf("%q is not a server name; enter just the name, like imap.example.com", a.Host)
-	case a.Port < 0 || a.Port > 65535:
-		return fmt.Errorf("port %d is not a port number; leave it empty for the usual one", a.Port)
-	case a.Security < agent.SecurityTLS || a.Security > agent.SecurityNone:
-		return fmt.Errorf("unknown connection security %d", a.Security)
-	case a.Username == "":
-		return errors.New("enter the user name of the mail account")
-	case a.Security == agent.SecurityNone && !crm.IsLoopbackHost(a.Host):
-		return fmt.Errorf("a connection without TLS is allowed only to this computer, not to %s: choose TLS or STARTTLS", a.Host)
-	}
-	return nil
-}
-
 // TestMail connects to a and signs in, and says which step failed. An
 // empty password uses the keychain's.
 func (e *Engine) TestMail(ctx context.Context, a agent.IMAPAccount, password string) (agent.MailReport, error) {
-	if err := checkIMAP(a); err != nil {
+	if err := imap.CheckAccount(a); err != nil {
 		return agent.MailReport{}, err
 	}
 	if password == "" {
@@ -128,7 +110,7 @@ func (e *Engine) FolderRules(ctx context.Context) ([]agent.FolderRule, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := e.fetchRules(ctx, c, user)
+	_, rs, err := e.fetchRules(ctx, c, user)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +153,7 @@ func (e *Engine) AddFolderRule(ctx context.Context, folder string, r agent.Recor
 	if err != nil {
 		return agent.FolderRule{}, err
 	}
-	mb, err := e.mailbox(ctx, c, user)
-	if err != nil {
-		return agent.FolderRule{}, err
-	}
-	rs, err := c.FolderRules(ctx, mb)
+	mb, rs, err := e.fetchRules(ctx, c, user)
 	if err != nil {
 		return agent.FolderRule{}, err
 	}
@@ -238,11 +216,7 @@ func (e *Engine) RemoveFolderRule(ctx context.Context, folder string) error {
 	if err != nil {
 		return err
 	}
-	mb, err := e.mailbox(ctx, c, user)
-	if err != nil {
-		return err
-	}
-	rs, err := c.FolderRules(ctx, mb)
+	_, rs, err := e.fetchRules(ctx, c, user)
 	if err != nil {
 		return err
 	}

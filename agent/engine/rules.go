@@ -20,7 +20,6 @@ import (
 // cached); until then the rule still matches by the folder's hash.
 type rule struct {
 	id        string // the CRM's mailboxtrackingfolder GUID
-	folderID  string // the folder's salted hash (cache.Store.HashFolder)
 	folder    string // the folder's name; "" until fetched, memory only
 	regarding agent.RecordRef
 }
@@ -49,8 +48,8 @@ const rulesKey = "folder_rules"
 // IDs only, 25 rules in about 3 KB, within the kv's 4 KiB.
 func encodeRules(rs map[string]rule) []byte {
 	var b strings.Builder
-	for _, r := range rs {
-		fmt.Fprintf(&b, "%s %s %s %s\n", r.id, r.folderID, r.regarding.Entity, r.regarding.ID)
+	for folderID, r := range rs {
+		fmt.Fprintf(&b, "%s %s %s %s\n", r.id, folderID, r.regarding.Entity, r.regarding.ID)
 	}
 	return []byte(b.String())
 }
@@ -64,7 +63,7 @@ func decodeRules(b []byte) map[string]rule {
 		if len(f) != 4 || !crm.IsGUID(f[0]) || !crm.IsGUID(f[3]) || !slices.Contains(ruleEntities, f[2]) {
 			continue
 		}
-		rs[f[1]] = rule{id: f[0], folderID: f[1], regarding: agent.RecordRef{Entity: f[2], ID: f[3]}}
+		rs[f[1]] = rule{id: f[0], regarding: agent.RecordRef{Entity: f[2], ID: f[3]}}
 	}
 	return rs
 }
@@ -109,7 +108,7 @@ func (l *loop) refreshRules() {
 	l.g.Go("rules", func(ctx context.Context) error {
 		nctx, cancel := e.withNet(ctx)
 		defer cancel()
-		rs, err := e.fetchRules(nctx, c, user)
+		_, rs, err := e.fetchRules(nctx, c, user)
 		_ = e.do(ctx, func(l *loop) {
 			l.rules.fetching = false
 			if err != nil {
@@ -139,13 +138,13 @@ func (e *Engine) mailbox(ctx context.Context, c *crm.HTTPClient, user string) (s
 // mailboxOf is a user's mailbox GUID.
 type mailboxOf struct{ user, id string }
 
-// fetchRules reads the rules of the user's mailbox from the CRM.
-func (e *Engine) fetchRules(ctx context.Context, c *crm.HTTPClient, user string) ([]crm.FolderRule, error) {
-	mb, err := e.mailbox(ctx, c, user)
-	if err != nil {
-		return nil, err
+// fetchRules reads the user's mailbox and its rules from the CRM.
+func (e *Engine) fetchRules(ctx context.Context, c *crm.HTTPClient, user string) (mailbox string, rs []crm.FolderRule, err error) {
+	if mailbox, err = e.mailbox(ctx, c, user); err != nil {
+		return "", nil, err
 	}
-	return c.FolderRules(ctx, mb)
+	rs, err = c.FolderRules(ctx, mailbox)
+	return mailbox, rs, err
 }
 
 // setRules replaces the loop's rules with the CRM's, keeps their IDs and
@@ -159,7 +158,7 @@ func (l *loop) setRules(rs []crm.FolderRule) {
 			continue // a rule without a record only names a folder; nothing to track regarding
 		}
 		h := l.e.o.Store.HashFolder(r.FolderName)
-		next[h] = rule{id: r.ID, folderID: h, folder: r.FolderName, regarding: agent.RecordRef{Entity: r.Regarding.Entity, ID: r.Regarding.ID}}
+		next[h] = rule{id: r.ID, folder: r.FolderName, regarding: agent.RecordRef{Entity: r.Regarding.Entity, ID: r.Regarding.ID}}
 	}
 	l.rules.byFolder = next
 	if err := l.e.o.Store.Set(l.ctx, rulesKey, encodeRules(next)); err != nil {

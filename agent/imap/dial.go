@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"crmsync/agent"
+	"crmsync/agent/internal/transport"
 )
 
 // dialer opens signed-in connections to one account. Run, the IDLE
@@ -77,7 +78,7 @@ func (d dialer) open(ctx context.Context, handler *imapclient.UnilateralDataHand
 				}
 				return nil, d.failed(ctx, &stepError{step: stepConnect, msg: "the connection broke while starting TLS", err: err})
 			}
-			if !IsLoopback(d.a.Host) {
+			if !transport.IsLoopback(d.a.Host) {
 				return nil, &stepError{step: stepTLS, kind: ErrTLS, err: err,
 					msg: "the server does not offer STARTTLS, so the password could only be sent unencrypted; use imaps:// if the server offers TLS on another port"}
 			}

@@ -3,18 +3,17 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"crmsync/agent"
+	"crmsync/agent/internal/transport"
 )
 
 // Defaults for the zero values of Options.
@@ -62,23 +61,37 @@ type Options struct {
 	DialTimeout time.Duration
 }
 
-// New checks o and returns a Source for it. Nothing connects until Run.
-// It refuses an unencrypted connection (SecurityNone) to anything but this
-// computer, because the password would cross the network in clear text.
-func New(o Options) (*Source, error) {
-	a := o.Account
+// CheckAccount refuses an account that cannot be right, with a sentence
+// saying what to change. It refuses an unencrypted connection
+// (SecurityNone) to anything but this computer, because the password
+// would cross the network in clear text. The settings check an account
+// with it before saving; New checks again.
+func CheckAccount(a agent.IMAPAccount) error {
 	switch {
 	case a.Host == "":
-		return nil, errors.New("imap: the account has no server name")
+		return errors.New("the account has no server name")
+	case strings.ContainsAny(a.Host, " /\\@") || (strings.Contains(a.Host, ":") && net.ParseIP(strings.Trim(a.Host, "[]")) == nil):
+		return fmt.Errorf("%q is not a server name; enter just the name, like imap.example.com", a.Host)
 	case a.Username == "":
-		return nil, errors.New("imap: the account has no user name")
+		return errors.New("the account has no user name")
 	case a.Port < 0 || a.Port > 65535:
-		return nil, fmt.Errorf("imap: port %d is not a port number", a.Port)
-	case a.Security == agent.SecurityNone && !IsLoopback(a.Host):
-		return nil, errors.New("imap: refusing to sign in without TLS to a server that is not on this computer: " +
+		return fmt.Errorf("port %d is not a port number; leave it empty for the usual one", a.Port)
+	case a.Security == agent.SecurityNone && !transport.IsLoopback(a.Host):
+		return errors.New("refusing to sign in without TLS to a server that is not on this computer: " +
 			"the password would cross the network readable by anyone on the way; use imaps:// or STARTTLS")
 	case a.Security != agent.SecurityTLS && a.Security != agent.SecuritySTARTTLS && a.Security != agent.SecurityNone:
-		return nil, fmt.Errorf("imap: unknown connection security %d", a.Security)
+		return fmt.Errorf("unknown connection security %d", a.Security)
+	}
+	return nil
+}
+
+// New checks o and returns a Source for it. Nothing connects until Run.
+func New(o Options) (*Source, error) {
+	a := o.Account
+	if err := CheckAccount(a); err != nil {
+		return nil, fmt.Errorf("imap: %w", err)
+	}
+	switch {
 	case o.Password == "" && o.Token == nil:
 		return nil, errors.New("imap: no password for the mail account")
 	case o.IdleRestart >= MaxIdleRestart:
@@ -119,32 +132,11 @@ func New(o Options) (*Source, error) {
 // tlsConfig returns the TLS settings for a: the system's roots plus the
 // account's CA file, and the server name to check the certificate for.
 func tlsConfig(a agent.IMAPAccount) (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
+	roots, err := transport.Roots(a.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("imap: %w", err)
 	}
-	if a.CAFile != "" {
-		pem, err := os.ReadFile(a.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("imap: read the CA file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("imap: the CA file %s holds no PEM certificate", a.CAFile)
-		}
-	}
-	return &tls.Config{ServerName: a.Host, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// IsLoopback reports whether host is this computer: "localhost" or an
-// address in 127.0.0.0/8 or ::1. Names are not resolved, so a name that
-// merely points at a loopback address does not count.
-func IsLoopback(host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return &tls.Config{ServerName: a.Host, RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
 }
 
 // ParseURL reads an account as the command line writes it:
@@ -153,7 +145,7 @@ func IsLoopback(host string) bool {
 // %40.
 //
 // imap:// always means STARTTLS. Only when the host is this computer
-// (IsLoopback) and the server there offers no STARTTLS does the connection
+// (transport.IsLoopback) and the server there offers no STARTTLS does the connection
 // fall back to plaintext, since nothing then crosses a network; anywhere
 // else a server without STARTTLS is refused. SecurityNone is therefore
 // never the result of parsing; it is for accounts built in code.

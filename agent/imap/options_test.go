@@ -15,6 +15,7 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 
 	"crmsync/agent"
+	"crmsync/agent/internal/transport"
 	"crmsync/agent/maildir"
 )
 
@@ -95,7 +96,7 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"mail.example.com", "10.0.0.1", "localhost.example.com", "::2"} {
-		if IsLoopback(host) {
+		if transport.IsLoopback(host) {
 			t.Errorf("IsLoopback(%q)", host)
 		}
 	}
@@ -228,5 +229,22 @@ func TestErrorKinds(t *testing.T) {
 	long := serverSaid(&goimap.Error{Text: strings.Repeat("x", 500) + "\x1b[31m"})
 	if len(long.Error()) > 250 || strings.Contains(long.Error(), "\x1b") {
 		t.Errorf("server text not bounded and cleaned: %q", long)
+	}
+}
+
+// CheckAccount, which the settings run before saving, refuses what is not
+// a server name, with a sentence that says what to enter.
+func TestCheckAccountServerName(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"mail example.com", "mail.example.com/imap", "alice@mail.example.com", "mail.example.com:993", `mail\example`} {
+		err := CheckAccount(agent.IMAPAccount{Host: host, Username: "alice"})
+		if err == nil || !strings.Contains(err.Error(), "is not a server name") {
+			t.Errorf("CheckAccount(%q) = %v; want a refusal saying it is not a server name", host, err)
+		}
+	}
+	for _, host := range []string{"mail.example.com", "10.0.0.1", "::1", "[::1]", "fe80::1"} {
+		if err := CheckAccount(agent.IMAPAccount{Host: host, Username: "alice"}); err != nil {
+			t.Errorf("CheckAccount(%q) = %v", host, err)
+		}
 	}
 }

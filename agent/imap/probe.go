@@ -11,6 +11,7 @@ import (
 	goimap "github.com/emersion/go-imap/v2"
 
 	"crmsync/agent"
+	"crmsync/agent/internal/transport"
 )
 
 // probeTimeout bounds a connection test whose context has no deadline.
@@ -33,7 +34,7 @@ func Probe(ctx context.Context, a agent.IMAPAccount, password string) agent.Mail
 	case a.Host == "":
 		r.DNS = errors.New("no server name is set")
 		return r
-	case a.Security == agent.SecurityNone && !IsLoopback(a.Host):
+	case a.Security == agent.SecurityNone && !transport.IsLoopback(a.Host):
 		r.TLS = fmt.Errorf("%w: a server that is not on this computer must be reached with TLS or STARTTLS, or the password would cross the network readable", ErrTLS)
 		return r
 	}
@@ -42,7 +43,7 @@ func Probe(ctx context.Context, a agent.IMAPAccount, password string) agent.Mail
 		r.TLS = err
 		return r
 	}
-	if net.ParseIP(strings.Trim(a.Host, "[]")) == nil && !IsLoopback(a.Host) {
+	if net.ParseIP(strings.Trim(a.Host, "[]")) == nil && !transport.IsLoopback(a.Host) {
 		if _, err := net.DefaultResolver.LookupHost(ctx, a.Host); err != nil {
 			r.DNS = classifyDial(a.Addr(), err)
 			return r

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"crmsync/agent/crm"
+	"crmsync/agent/internal/transport"
 )
 
 // Discover finds a CRM's sign-in service: an unauthenticated GET
@@ -104,7 +105,7 @@ func authorityFromChallenges(op string, crmURL *url.URL, headers []string) (Auth
 	// A CRM elsewhere must not send the user to a plain-http sign-in page,
 	// even one on this computer: the loopback exception is for the local
 	// CRM, whose sign-in service is itself.
-	if strings.HasPrefix(a.URL, "http:") && !crm.IsLoopbackHost(crmURL.Hostname()) {
+	if strings.HasPrefix(a.URL, "http:") && !transport.IsLoopback(crmURL.Hostname()) {
 		return Authority{}, &crm.Error{Op: op, Kind: crm.KindBadResponse, Err: crm.ErrInsecureURL,
 			Message: "The CRM names a sign-in service without https; ask your administrator, or pass --authority."}
 	}

@@ -8,8 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
+
+	"crmsync/agent/internal/transport"
 )
 
 // ServeOptions configures Serve, the `crmsync localcrm serve` command.
@@ -44,16 +45,6 @@ type ServeOptions struct {
 	Server Options
 }
 
-// isLoopbackHost reports whether a listen host stays on this computer.
-// An empty host means every interface, so it is not loopback.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // checkListen enforces the transport rule for the local CRM.
 func checkListen(o ServeOptions) error {
 	host, _, err := net.SplitHostPort(o.Listen)
@@ -73,7 +64,7 @@ func checkListen(o ServeOptions) error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("localcrm: give both a TLS certificate and a TLS key, or neither")
 	}
-	if isLoopbackHost(host) {
+	if transport.IsLoopback(host) { // an empty host is every interface: not loopback
 		return nil
 	}
 	shown := host
