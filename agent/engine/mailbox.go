@@ -131,22 +131,8 @@ func (l *loop) startMail() {
 		}
 	}
 	m := l.e.o.NewMail(root, folders)
-	l.e.mail.set(m)
-	l.alarms.set(alarmScan, scanEvery)
-	mctx, cancel := context.WithCancel(l.ctx)
-	l.mail.stop = cancel
-	failed, changes := l.mail.failed, l.e.changes
-	l.g.Go("maildir", func(context.Context) error {
-		// A failure is the loop's to handle (a warning, a retry), not
-		// the engine's end: it goes to failed, not to the group.
-		if err := m.Run(mctx, changes); err != nil && mctx.Err() == nil {
-			select {
-			case failed <- err:
-			case <-mctx.Done():
-			}
-		}
-		return nil
-	})
+	l.e.mail.set(m) // at once: the status reads the scan's progress from it
+	l.runMail("maildir", func(context.Context) (Mail, error) { return m, nil })
 }
 
 // startIMAP opens the IMAP account a. The password is read from the
@@ -156,23 +142,32 @@ func (l *loop) startIMAP(a agent.IMAPAccount) {
 	l.mail.name = a.URL()
 	spec := imap.Options{Account: a, Salt: l.e.o.Store.KeySalt(), Folders: l.mappedFolders(),
 		Since: l.e.clock.Now().Add(-l.e.o.Lookback), Logger: l.e.log}
+	e := l.e
+	l.runMail("imap", func(ctx context.Context) (Mail, error) {
+		pw, err := e.mailPassword(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		spec.Password = pw
+		return e.o.NewIMAP(spec)
+	})
+}
+
+// runMail runs the source open returns until the next startMail or
+// stopMail, on a goroutine of the group. The source becomes the engine's
+// only if it is still wanted once opened. A failure, to open or later, is
+// the loop's to handle (a warning, a retry), not the engine's end: it goes
+// to the failed channel, not to the group.
+func (l *loop) runMail(name string, open func(ctx context.Context) (Mail, error)) {
+	l.alarms.set(alarmScan, scanEvery)
 	mctx, cancel := context.WithCancel(l.ctx)
 	l.mail.stop = cancel
-	l.alarms.set(alarmScan, scanEvery)
-	failed, changes, e := l.mail.failed, l.e.changes, l.e
-	l.g.Go("imap", func(context.Context) error {
+	failed, changes, box := l.mail.failed, l.e.changes, l.e.mail
+	l.g.Go(name, func(context.Context) error {
 		err := func() error {
-			pw, err := e.mailPassword(mctx, a)
-			if err != nil {
+			m, err := open(mctx)
+			if err != nil || !box.setLive(mctx, m) {
 				return err
-			}
-			spec.Password = pw
-			m, err := e.o.NewIMAP(spec)
-			if err != nil {
-				return err
-			}
-			if !e.mail.setLive(mctx, m) {
-				return nil
 			}
 			return m.Run(mctx, changes)
 		}()
@@ -208,8 +203,7 @@ func (e *Engine) mailPassword(ctx context.Context, a agent.IMAPAccount) (string,
 // lock the account).
 func (l *loop) onMailFailed(err error) {
 	l.e.log.Error("engine: the mail account cannot be watched", "err", err)
-	l.stopMail()
-	name := l.mail.name
+	l.stopMail() // the account's name stays, for the status line
 	switch {
 	case errors.Is(err, errNoMailPassword):
 		l.mail.err = "Enter the password of " + l.settings.IMAP.URL() + " in Settings, Mail account; until then no mail is tracked."
@@ -225,7 +219,6 @@ func (l *loop) onMailFailed(err error) {
 		l.mail.err = "The mail account cannot be watched: " + err.Error() + ". crmsync tries again shortly."
 		l.alarms.set(alarmMailRetry, mailRetry)
 	}
-	l.mail.name = name
 	l.publish(true)
 }
 
