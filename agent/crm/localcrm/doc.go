@@ -46,11 +46,16 @@
 // Web API:
 //
 //	GET  WhoAmI() | WhoAmI
-//	GET, POST                  emails, contacts, accounts, queues, systemusers, mailboxes,
-//	                           mailboxtrackingfolders, and with Options.App
+//	GET, POST                  emails, appointments, tasks, contacts, accounts, queues,
+//	                           systemusers, mailboxes, mailboxtrackingfolders, userqueries,
+//	                           savedqueries, syncattributemappingprofiles,
+//	                           syncattributemappings, and with Options.App
 //	                           opportunities and leads (sales), incidents (service)
 //	GET, PATCH (upsert), DELETE <set>(<guid>)
-//	GET, PUT                   emails(<guid>)/email_activity_parties
+//	GET  <set>?fetchXml=<url-encoded FetchXML>   (package fetchxml; see below)
+//	GET, PUT                   emails(<guid>)/email_activity_parties,
+//	                           appointments(<guid>)/appointment_activity_parties
+//	GET  EntityDefinitions(LogicalName='<table>')/Attributes[?$select=LogicalName,IsSecured,MetadataId&$filter=IsSecured eq true]
 //	PUT, DELETE                <set>(<guid>)/<navigation property>/$ref
 //	GET  CheckIncomingEmail(...), CheckPromoteEmail(...)
 //	GET  RetrieveMailboxTrackingFolders(MailboxId=@m)?@m='<guid>'
@@ -59,10 +64,12 @@
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName=...)
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@t)?@t={'@odata.id':'emails(<guid>)'}
+//	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrievePrincipalAttributePrivileges()
 //	GET  the service document and $metadata
 //
 // Queries support $select, $filter, $orderby, $top, $count,
-// $expand=email_activity_parties($select=...), parameter aliases, and
+// $expand=email_activity_parties($select=...) (appointment_activity_parties
+// on appointments), parameter aliases, and
 // paging with Prefer: odata.maxpagesize and an opaque $skiptoken in
 // @odata.nextLink. contains, startswith and endswith take Dataverse's
 // wildcard patterns (% _ [set] [^set], and [%] [_] [[] for the literal
@@ -105,9 +112,10 @@
 //     "Resource not found for the segment '<set>'." as any unknown entity
 //     set, is missing from the service document and $metadata, and cannot
 //     be bound to.
-//   - Emails are updated and deleted only by their owner (403, code
-//     0x80040220); other business records may be updated by anyone and
-//     deleted by their owner; systemusers are read-only.
+//   - Activities (emails, appointments, tasks) are updated and deleted
+//     only by their owner (403, code 0x80040220); other business records
+//     may be updated by anyone and deleted by their owner; systemusers are
+//     read-only.
 //   - Every user has a mailbox (systemuser _defaultmailbox_value; the
 //     mailbox's _regardingobjectid_value is the user). Mailboxes are
 //     read-only through the Web API, since changing one is an
@@ -141,7 +149,69 @@
 //     messageid makes it 412. DeliverPromoteEmail completes the bound
 //     email in place (owner only) and answers its id.
 //   - RetrievePrincipalAccess lists "ReadAccess" for a non-owner of an
-//     email, and all rights for the owner.
+//     activity, and all rights for the owner; "None" for another user's
+//     personal view.
+//   - Appointments (statecode 0 Open {1 Free, 2 Tentative}, 1 Completed
+//     {3}, 2 Canceled {4}, 3 Scheduled {5 Busy, 6 Out of Office}; a create
+//     without statecode is Scheduled/Busy) carry their parties in
+//     appointment_activity_parties: 7 organizer (a systemuser, or an
+//     addressused alone; at most one), 5 required and 6 optional attendees
+//     (account, contact, lead, queue, systemuser or addressused), written
+//     by deep insert and replaced wholesale by a PATCH or PUT carrying the
+//     collection. Tasks: 0 Open {2 Not Started, 3 In Progress, 4 Waiting,
+//     7 Deferred}, 1 Completed {5}, 2 Canceled {6}. Both use
+//     regardingobjectid_<table>_<activity> (and regardingobjectid_<table>).
+//     Like emails, appointments and tasks are changed and deleted only by
+//     their owner, and are read-only once completed or canceled (except
+//     their regarding link and state); completing a task sets an empty
+//     actualend. Any record may be created with a client-chosen key; a
+//     second create with that key is 412 (0x80040237).
+//   - FetchXML (GET <set>?fetchXml=...): one <entity> that must be the
+//     set's table; attribute, all-attributes (no attribute element also
+//     means all), order, nested filter (and/or), condition with value or
+//     <value> children, and link-entity name="activityparty"
+//     from="activityid" to="activityid" (inner or outer, alias, filters on
+//     partyid, participationtypemask, addressused), whose alias a
+//     condition may name with entityname. Operators eq ne gt ge lt le
+//     null not-null like not-like in not-in eq-userid ne-userid on
+//     on-or-after on-or-before today yesterday tomorrow last-x-days
+//     next-x-days olderthan-x-days; values are typed by the column (GUIDs
+//     with or without braces, booleans 0/1/true/false); lookups are named
+//     by their logical name (ownerid). Date operators compare whole UTC
+//     days. Rows are records: a join never repeats one. Pages: count
+//     (default and maximum 5000) and page; paging-cookie is accepted and
+//     ignored. The answer is the set's collection; with Prefer
+//     odata.include-annotations asking for them it carries
+//     @Microsoft.Dynamics.CRM.morerecords (true, only when more rows
+//     exist) and @Microsoft.Dynamics.CRM.fetchxmlpagingcookie, and, for
+//     returntotalrecordcount, @Microsoft.Dynamics.CRM.totalrecordcount. A
+//     fetchXml with any $-option is 400; FetchXML errors are 400 with
+//     0x80041103 (unknown attribute) or 0x80040203.
+//   - Synchronization filters are views of querytype 256: every user gets
+//     "My Outlook Contacts", "My Appointments" and "My Tasks" (userqueries,
+//     once, with the mailbox; see SyncFilterTemplates), and the demo has
+//     the savedquery "Contacts at Contoso". A user reads, creates, changes
+//     and deletes only their own userqueries (403 otherwise; others'
+//     are left out of queries); a view's fetchxml must run here and query
+//     its returnedtypecode (400 otherwise). savedqueries,
+//     syncattributemappingprofiles and syncattributemappings are read-only
+//     (Server.PutSavedQuery, SetUserQueryActive and SetSyncDirection stand
+//     for the administrator). The system profile "Default" maps the
+//     contact, appointment and task fields to Exchange's; syncdirection is
+//     0 None, 1 ToExchange, 2 ToCRM, 3 Bidirectional (numbers UNCONFIRMED),
+//     limited by allowedsyncdirection.
+//   - Field security: contact.telephone2 is secured. System administrators
+//     (Server.SetUserRole) and the users of a field security profile that
+//     grants it (the demo's "Personal contact details": bob) read and write
+//     it; for anyone else it reads as null everywhere ($select, default
+//     columns, $expand, FetchXML), and $filter and FetchXML conditions see
+//     null, and setting it is 403 with 0x8004F502 (create) or 0x8004F507
+//     (update), applying nothing. EntityDefinitions(...)/Attributes lists
+//     every column with IsSecured and a MetadataId fixed per table and
+//     column; RetrievePrincipalAttributePrivileges lists the secured
+//     columns a user has some access to, with 0 or 4 per right. Any user
+//     may ask it about any user (it needs prvReadUser, which every role
+//     has).
 //   - Refresh tokens are rotated at the tenant and AD FS endpoints: each
 //     use answers with a new one and the used one stops working (a strict
 //     choice; Entra ID lets an older one live until it expires). The root
@@ -164,9 +234,11 @@
 //	webapi          the Web API: routing, record handlers, answers, $metadata
 //	functions       WhoAmI, CheckIncomingEmail, CheckPromoteEmail,
 //	                DeliverIncomingEmail, DeliverPromoteEmail, privilege checks,
-//	                RetrieveMailboxTrackingFolders
+//	                RetrieveMailboxTrackingFolders, RetrievePrincipalAttributePrivileges
+//	fetchxml        the FetchXML subset: parser, compiler against a table, evaluator
 //	records         the tables (with Options.App), payload validation and the
-//	                record rules, mailboxes and folder-level tracking rules
+//	                record rules, mailboxes and folder-level tracking rules,
+//	                appointments and tasks, views and sync mappings, field security
 //	odata           query options, Prefer, the $filter language with
 //	                wildcards, paging, function parameters
 //	store           the SQLite store, its transactions (BeginTx) and rows

@@ -46,13 +46,19 @@ func (s *Server) ensureMailboxes(ctx context.Context) error {
 	})
 }
 
-// ensureMailbox creates the user's mailbox unless the user's
+// ensureMailbox gives the user the default synchronization filters
+// (once), and creates the user's mailbox unless the user's
 // defaultmailbox already names one, and links it. A demo user's mailbox
 // gets its fixed id and the demo's delivery method; any other new mailbox
 // uses server-side synchronization, the usual default online.
 func (s *Server) ensureMailbox(ctx context.Context, tx *sql.Tx, userID string) error {
 	user, err := store.GetRecord(ctx, tx, "systemusers", userID)
 	if err != nil || user == nil {
+		return err
+	}
+	// A user set up for synchronization gets the default filters with the
+	// mailbox, as Dataverse initializes them then.
+	if err := s.ensureSyncFilters(ctx, tx, userID); err != nil {
 		return err
 	}
 	if ref := user.Lookups["defaultmailbox"]; ref != nil {

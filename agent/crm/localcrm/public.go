@@ -3,6 +3,7 @@ package localcrm
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"crmsync/agent/crm/localcrm/idp"
 	"crmsync/agent/crm/localcrm/records"
@@ -67,6 +68,9 @@ const (
 const (
 	RoleSalesperson = store.RoleSalesperson
 	RoleSalesViewer = store.RoleSalesViewer
+	// RoleSystemAdministrator has Salesperson's privileges and, as in
+	// Dataverse, full access to every secured column.
+	RoleSystemAdministrator = store.RoleSystemAdministrator
 )
 
 // Sentinel errors returned by the Go API of the server.
@@ -98,6 +102,22 @@ func (s *Server) AddUser(email, password, fullname string, canSync bool) (string
 	return id, err
 }
 
+// SetUserRole gives a user a security role (RoleSalesperson,
+// RoleSalesViewer or RoleSystemAdministrator), as an administrator does;
+// it applies to the user's next request.
+func (s *Server) SetUserRole(email, role string) error {
+	switch role {
+	case RoleSalesperson, RoleSalesViewer, RoleSystemAdministrator:
+	default:
+		return fmt.Errorf("localcrm: set role: unknown role %q", role)
+	}
+	id, err := s.UserID(email)
+	if err != nil {
+		return err
+	}
+	return store.SetUserRole(context.Background(), s.st.Q(context.Background()), id, role)
+}
+
 // UserID returns the systemuserid of the user with this email address.
 func (s *Server) UserID(email string) (string, error) { return s.idp.UserID(email) }
 
@@ -121,3 +141,7 @@ func (s *Server) SetUserDisabled(email string, disabled bool) error {
 // SetRequireMFA marks a user as having to use multi-factor authentication,
 // or clears the mark. Tokens already issued stay valid, as with Entra ID.
 func (s *Server) SetRequireMFA(email string, on bool) error { return s.idp.SetRequireMFA(email, on) }
+
+// AttributeMetadataID returns the MetadataId the Web API reports for a
+// column (or lookup) of a table: fixed per table and column.
+func AttributeMetadataID(table, column string) string { return records.MetadataID(table, column) }

@@ -104,8 +104,11 @@ func demoData() ([]demoAccount, []demoContact, []demoOpportunity, []demoCase) {
 }
 
 // SeedDemo adds the demo users and business records; opportunities and
-// cases only where the environment has those tables (Options.App). It is
-// idempotent:
+// cases only where the environment has those tables (Options.App); and
+// the synchronization data (seed_activities.go): appointments and tasks
+// dated from the day of the first seed, home phone numbers, the field
+// security profile "Personal contact details" and the savedquery
+// "Contacts at Contoso". It is idempotent:
 // records and users that already exist (by their fixed ids and addresses)
 // are left as they are, so running it on every start of a persistent
 // store never duplicates anything.
@@ -179,6 +182,9 @@ func (s *Server) SeedDemo() error {
 			if c.mobile != "" {
 				attrs["mobilephone"] = c.mobile
 			}
+			if home := demoHomePhones[c.email]; home != "" {
+				attrs["telephone2"] = home
+			}
 			lookups := map[string]*store.Ref{}
 			if c.account != "" {
 				lookups["parentcustomerid"] = &store.Ref{Table: "account", ID: DemoID("account", c.account)}
@@ -211,7 +217,7 @@ func (s *Server) SeedDemo() error {
 				return err
 			}
 		}
-		return nil
+		return s.seedSyncData(ctx, tx, users)
 	})
 	if err != nil {
 		return fmt.Errorf("localcrm: seed demo data: %w", err)

@@ -189,6 +189,10 @@ func New(opts Options) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if err := s.ensureSyncProfile(context.Background()); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.idp = idp.New(idp.Config{
 		Store: st, Log: log, Now: opts.Now, Limiter: s.limiter, Auth: opts.Auth, BaseURL: opts.BaseURL,
 		BusinessUnitID: s.org.BusinessUnitID, TokenTTL: opts.TokenTTL, RefreshTTL: opts.RefreshTTL,

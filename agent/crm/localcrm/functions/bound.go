@@ -36,7 +36,7 @@ func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Ob
 	case "emails/DeliverIncomingEmail", "emails(id)/DeliverPromoteEmail":
 		method = http.MethodPost
 	case "systemusers(id)/RetrieveUserPrivilegeByPrivilegeName", "systemusers(id)/RetrieveUserPrivileges",
-		"systemusers(id)/RetrievePrincipalAccess":
+		"systemusers(id)/RetrievePrincipalAccess", "systemusers(id)/RetrievePrincipalAttributePrivileges":
 	default:
 		return nil, wire.NotFoundSegment(seg.String())
 	}
@@ -50,6 +50,8 @@ func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Ob
 		return c.deliverEmail(ent, id)
 	case "RetrievePrincipalAccess":
 		return c.retrievePrincipalAccess(id, args)
+	case "RetrievePrincipalAttributePrivileges":
+		return c.retrievePrincipalAttributePrivileges(id, args)
 	}
 	return c.retrievePrivileges(id, name, args)
 }
@@ -58,8 +60,8 @@ func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Ob
 type privilege struct{ name, depth string }
 
 // rolePrivileges lists what each role holds. Salesperson follows the
-// standard role for email tracking; Sales Viewer lacks the sync and
-// offline privileges.
+// standard role for email tracking, and System Administrator holds the
+// same here; Sales Viewer lacks the sync and offline privileges.
 func rolePrivileges(role string) []privilege {
 	common := []privilege{
 		{"prvReadActivity", "Global"}, {"prvCreateActivity", "Basic"}, {"prvWriteActivity", "Basic"},
@@ -70,7 +72,7 @@ func rolePrivileges(role string) []privilege {
 		{"prvReadIncident", "Global"}, {"prvAppendToIncident", "Global"},
 		{"prvReadLead", "Global"}, {"prvReadUser", "Global"}, {"prvUseOfficeApps", "Global"},
 	}
-	if role == store.RoleSalesperson {
+	if role == store.RoleSalesperson || role == store.RoleSystemAdministrator {
 		return append([]privilege{{"prvSyncToOutlook", "Global"}, {"prvGoOffline", "Global"}}, common...)
 	}
 	return common
@@ -157,11 +159,21 @@ func (c *Call) retrievePrincipalAccess(userID string, args map[string]any) (wire
 	case ent.ReadOnly:
 	case owner:
 		rights = append(rights, "WriteAccess", "AppendAccess", "AppendToAccess", "CreateAccess", "DeleteAccess", "ShareAccess", "AssignAccess")
-	case ent.Set != "emails":
+	case ent.Logical == "userquery":
+		rights = nil // another user's personal view is not theirs to read
+	case !ent.Activity:
 		rights = append(rights, "WriteAccess", "AppendAccess", "AppendToAccess")
 	}
 	return wire.Object{
 		{"@odata.context", c.Base + "$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"},
-		{"AccessRights", strings.Join(rights, ", ")},
+		{"AccessRights", accessRights(rights)},
 	}, nil
+}
+
+// accessRights writes AccessRights flags; no rights at all is "None".
+func accessRights(rights []string) string {
+	if len(rights) == 0 {
+		return "None"
+	}
+	return strings.Join(rights, ", ")
 }

@@ -51,6 +51,7 @@ func IsUnbound(name string) bool {
 var boundOperations = map[string]bool{
 	"RetrieveUserPrivilegeByPrivilegeName": true, "RetrieveUserPrivileges": true,
 	"RetrievePrincipalAccess": true, "DeliverIncomingEmail": true, "DeliverPromoteEmail": true,
+	"RetrievePrincipalAttributePrivileges": true,
 }
 
 const crmNamespace = "Microsoft.Dynamics.CRM."

@@ -175,3 +175,14 @@ func functionPattern(fn, arg string) (likePattern, error) {
 	}
 	return append(append(likePattern{anyElem}, inner...), anyElem), nil
 }
+
+// LikeMatcher compiles a whole T-SQL LIKE pattern, as FetchXML's like and
+// not-like operators take it ("%contoso%"), into a matcher that ignores
+// case. A pattern with an unclosed '[' is an error.
+func LikeMatcher(pattern string) (func(string) bool, error) {
+	p, err := compileLike(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return p.match, nil
+}

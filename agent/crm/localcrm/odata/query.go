@@ -85,7 +85,11 @@ var supportedOptions = map[string]bool{
 type Query struct {
 	Options map[string]string // $-options
 	Aliases map[string]string // @alias -> its text
-	raw     string
+	// FetchXML is the fetchXml parameter, a FetchXML query in place of
+	// the $-options ([PAD] fetchxml/overview.md); HasFetch tells it was sent.
+	FetchXML string
+	HasFetch bool
+	raw      string
 }
 
 // ParseQuery splits a raw query string. Options Dataverse refuses ($skip,
@@ -121,6 +125,11 @@ func ParseQuery(raw string) (Query, error) {
 				return q, wire.BadRequest("Query option '%s' was specified more than once, but it must be specified at most once.", key)
 			}
 			q.Options[key] = val
+		case key == "fetchXml":
+			if q.HasFetch {
+				return q, wire.BadRequest("The query parameter 'fetchXml' was specified more than once.")
+			}
+			q.FetchXML, q.HasFetch = val, true
 		case strings.HasPrefix(key, "@"):
 			if _, dup := q.Aliases[key]; dup {
 				return q, wire.BadRequest("The parameter alias '%s' was specified more than once.", key)

@@ -53,6 +53,10 @@ type Column struct {
 	// nil for other columns. Other values are refused, and the label is
 	// the value's formatted value.
 	Options map[int]string
+	// Secured marks a column under field security (IsSecured in the
+	// column's metadata): only users a field security profile grants
+	// access, and system administrators, read or set it (fieldsecurity.go).
+	Secured bool
 }
 
 // Lookup is a single-valued reference to another record, read as
@@ -85,11 +89,23 @@ type Entity struct {
 	PrimaryName string
 	Columns     []Column // in the order answers list them
 	Lookups     []*Lookup
-	UserOwned   bool           // has ownerid; the creator owns new rows
-	ReadOnly    bool           // no writes through the Web API (systemusers)
-	States      map[int][]int  // statecode -> allowed statuscodes, first is the default
-	EmailCols   []string       // address Columns: those address resolution searches
-	byName      map[string]int // column name -> index in Columns
+	UserOwned   bool          // has ownerid; the creator owns new rows
+	ReadOnly    bool          // no writes through the Web API (systemusers)
+	States      map[int][]int // statecode -> allowed statuscodes, first is the default
+	EmailCols   []string      // address Columns: those address resolution searches
+	// PartyNav is the collection navigation property of an activity's
+	// parties (email_activity_parties, appointment_activity_parties);
+	// "" for tables without parties.
+	PartyNav string
+	// PartyMasks are the participationtypemask values the table's parties
+	// may have, with their meaning; nil when PartyNav is "".
+	PartyMasks map[int]string
+	// Activity marks an activity table (email, appointment, task): changed
+	// and deleted only by its owner, read-only once closed.
+	Activity bool
+	// NewState is the statecode a record created without one gets.
+	NewState int
+	byName   map[string]int // column name -> index in Columns
 	// readOnlyNames are attributes Dataverse has on the table but this
 	// server does not model (emailsender, owninguser, ...); a payload
 	// that sets one is refused as read-only rather than as unknown.
@@ -224,7 +240,26 @@ func str(name string, max int) Column { return Column{Name: name, Type: TString,
 func memo(name string, max int) Column {
 	return Column{Name: name, Type: TMemo, MaxLen: max}
 }
-func ro(c Column) Column { c.ReadOnly = true; return c }
+func ro(c Column) Column      { c.ReadOnly = true; return c }
+func secured(c Column) Column { c.Secured = true; return c }
+
+// activityRegarding is the regarding lookup of an activity table: one
+// navigation property per target, regardingobjectid_<target>_<activity>
+// as Dataverse names them (regardingobjectid_contact_email,
+// regardingobjectid_account_task in Microsoft's batch sample), and the
+// shorter activitypointer form regardingobjectid_<target>, accepted
+// because public code sends it.
+func activityRegarding(app, activity string) *Lookup {
+	regarding := &Lookup{Attr: "regardingobjectid", Navs: map[string]string{}}
+	for _, t := range []string{"contact", "account", "opportunity", "incident", "lead"} {
+		if appHas(app, tableApps[t]) {
+			regarding.Targets = append(regarding.Targets, t)
+			regarding.Navs["regardingobjectid_"+t+"_"+activity] = t
+			regarding.Navs["regardingobjectid_"+t] = t
+		}
+	}
+	return regarding
+}
 
 func ownerLookups(logical string) []*Lookup {
 	owner := &Lookup{Attr: "ownerid", Targets: []string{"systemuser"},
@@ -267,22 +302,10 @@ func NewCatalog(app string) (*Catalog, error) {
 		return nil, ErrUnknownApp
 	}
 	activeInactive := map[int][]int{0: {1}, 1: {2}}
-	regarding := &Lookup{Attr: "regardingobjectid", Navs: map[string]string{}}
-	for _, t := range []string{"contact", "account", "opportunity", "incident", "lead"} {
-		if appHas(app, tableApps[t]) {
-			regarding.Targets = append(regarding.Targets, t)
-		}
-	}
-	for _, t := range regarding.Targets {
-		// Dataverse names one navigation property per target on email
-		// (regardingobjectid_contact_email); the shorter activitypointer
-		// form is accepted too because public code sends it.
-		regarding.Navs["regardingobjectid_"+t+"_email"] = t
-		regarding.Navs["regardingobjectid_"+t] = t
-	}
 	list := []*Entity{
 		{
 			Logical: "email", Set: "emails", Key: "activityid", PrimaryName: "subject", UserOwned: true,
+			Activity: true, PartyNav: "email_activity_parties", PartyMasks: emailMasks,
 			Columns: append([]Column{
 				{Name: "activityid", Type: TGUID},
 				str("subject", 800),
@@ -304,7 +327,7 @@ func NewCatalog(app string) (*Catalog, error) {
 				ro(Column{Name: "attachmentcount", Type: TInt}),
 				ro(Column{Name: "correlationmethod", Type: TInt}),
 			}, commonTail()...),
-			Lookups: append([]*Lookup{regarding}, ownerLookups("email")...),
+			Lookups: append([]*Lookup{activityRegarding(app, "email")}, ownerLookups("email")...),
 			States:  map[int][]int{0: {1, 8}, 1: {2, 3, 4, 6, 7}, 2: {5}},
 			readOnlyNames: map[string]bool{"emailsender": true, "owningbusinessunit": true, "owninguser": true,
 				"owningteam": true, "activitytypecode": true},
@@ -316,6 +339,9 @@ func NewCatalog(app string) (*Catalog, error) {
 				str("fullname", 160), str("firstname", 50), str("lastname", 50),
 				str("emailaddress1", 100), str("emailaddress2", 100), str("emailaddress3", 100),
 				str("jobtitle", 100), str("telephone1", 50), str("mobilephone", 50),
+				// "Home Phone", secured by field security in this environment
+				// (the demo's personal contact details).
+				secured(str("telephone2", 50)),
 			}, commonTail()...),
 			Lookups:   append([]*Lookup{customerLookup("parentcustomerid")}, ownerLookups("contact")...),
 			States:    activeInactive,
@@ -406,6 +432,8 @@ func NewCatalog(app string) (*Catalog, error) {
 		},
 	}
 	list = append(list, mailboxTables(app)...)
+	list = append(list, activityTables(app)...)
+	list = append(list, syncTables()...)
 	c := &Catalog{bySet: map[string]*Entity{}, byLogical: map[string]*Entity{}}
 	for _, e := range list {
 		if !appHas(app, e.app) {
@@ -424,11 +452,12 @@ func NewCatalog(app string) (*Catalog, error) {
 // tableApps names the App of each optional table.
 var tableApps = map[string]string{"opportunity": AppSales, "lead": AppSales, "incident": AppService}
 
-// Expandable implements odata.Schema: an email's email_activity_parties
-// is the one collection this server expands; lookups are navigation
-// properties it does not.
+// Expandable implements odata.Schema: an activity's parties
+// (email_activity_parties, appointment_activity_parties) are the
+// collections this server expands; lookups are navigation properties it
+// does not.
 func (e *Entity) Expandable(name string) (odata.Schema, bool, bool) {
-	if e.Set == "emails" && name == "email_activity_parties" {
+	if e.PartyNav != "" && name == e.PartyNav {
 		return PartySchema, true, true
 	}
 	_, _, isNav := e.Nav(name)

@@ -161,10 +161,14 @@ func (c *Session) mailboxUserOf(q store.Queryer, ent *Entity, rec *store.Record)
 	return rec.Owner(), nil
 }
 
-// CheckAccess applies the salesperson role's user depth on mailboxes and
-// their folder-level tracking rules: a user reads, changes and deletes
-// only their own (verb is Read, Write or Delete). Other tables pass.
+// CheckAccess applies the salesperson role's user depth on mailboxes,
+// their folder-level tracking rules and personal views (userquery): a user
+// reads, changes and deletes only their own (verb is Read, Write or
+// Delete). Other tables pass.
 func (c *Session) CheckAccess(q store.Queryer, ent *Entity, rec *store.Record, verb string) error {
+	if ent.Logical == "userquery" {
+		return c.CheckUserQueryOwner(ent, rec, verb)
+	}
 	if !mailboxScoped(ent) {
 		return nil
 	}
@@ -185,10 +189,20 @@ func (c *Session) mailboxDenied(ent *Entity, rec *store.Record, user, verb strin
 		c.UserID, verb, privEntity(ent), ent.Logical, rec.ID, mailboxID(ent, rec), user)
 }
 
-// Readable keeps the rows of ent the caller may read: for mailboxes and
-// folder-level tracking rules their own, as a query in Dataverse leaves
-// out the rows a user-depth privilege does not reach.
+// Readable keeps the rows of ent the caller may read: for mailboxes,
+// folder-level tracking rules and personal views their own, as a query in
+// Dataverse leaves out the rows a user-depth privilege does not reach.
 func (c *Session) Readable(q store.Queryer, ent *Entity, recs []*store.Record) ([]*store.Record, error) {
+	if ent.Logical == "userquery" {
+		// Personal views: the caller's own only.
+		out := make([]*store.Record, 0, len(recs))
+		for _, r := range recs {
+			if r.Owner() == c.UserID {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
 	if !mailboxScoped(ent) {
 		return recs, nil
 	}

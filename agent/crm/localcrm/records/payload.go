@@ -91,8 +91,8 @@ func (c *Session) ParsePayload(q store.Queryer, ent *Entity, body map[string]any
 		if attr, ok := ent.ReadOnlyName(k); ok {
 			return nil, ReadOnlyAttribute(attr)
 		}
-		if ent.Set == "emails" && k == "email_activity_parties" {
-			ps, err := c.ParseParties(q, v)
+		if ent.PartyNav != "" && k == ent.PartyNav {
+			ps, err := c.ParseParties(q, ent, v)
 			if err != nil {
 				return nil, err
 			}
@@ -301,14 +301,17 @@ func (c *Session) BindNav(q store.Queryer, ent *Entity, ch *Change, nav string, 
 	return nil
 }
 
-// Tables an email party may point at, from Microsoft's email reference:
+// Tables a party may point at. Email, from Microsoft's email reference:
 // the targets of the from PartyList are queue and systemuser only; those
 // of to, cc and bcc are account, contact, knowledgearticle, queue,
 // systemuser and unresolvedaddress (an addressused without a partyid).
-// knowledgearticle is not a table here; lead is added where the
-// environment has it, as the Sales app's email does.
+// Appointment, from the appointment reference: the organizer is a
+// systemuser; required and optional attendees have the targets of email
+// recipients. knowledgearticle is not a table here; lead is added where
+// the environment has it, as the Sales app's activities do.
 var (
 	senderTargets    = map[string]bool{"systemuser": true, "queue": true}
+	organizerTargets = map[string]bool{"systemuser": true}
 	recipientTargets = map[string]bool{"account": true, "contact": true, "systemuser": true, "queue": true, "lead": true}
 )
 
@@ -317,27 +320,54 @@ func (c *Session) partyTarget(mask int, table string) bool {
 	if _, ok := c.Cat.Logical(table); !ok {
 		return false
 	}
-	if mask == 1 {
+	switch mask {
+	case 1:
 		return senderTargets[table]
+	case MaskOrganizer:
+		return organizerTargets[table]
 	}
 	return recipientTargets[table]
 }
 
-// ParseParties validates a deep-inserted email_activity_parties array.
-func (c *Session) ParseParties(q store.Queryer, v any) ([]*store.Party, error) {
+// singleParty names the masks an activity has at most one party of: the
+// sender of an email, the organizer of an appointment.
+var singleParty = map[int]string{1: "sender", MaskOrganizer: "organizer"}
+
+// maskList writes an activity's masks for messages: "1 (sender), 2 (to)".
+func maskList(masks map[int]string) string {
+	vals := make([]int, 0, len(masks))
+	for v := range masks {
+		vals = append(vals, v)
+	}
+	sort.Ints(vals)
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = strconv.Itoa(v) + " (" + masks[v] + ")"
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
+}
+
+// ParseParties validates a deep-inserted party collection of an activity
+// (email_activity_parties, appointment_activity_parties): a whole new
+// party list, as Dataverse treats party lists.
+func (c *Session) ParseParties(q store.Queryer, ent *Entity, v any) ([]*store.Party, error) {
+	nav := ent.PartyNav
 	list, ok := v.([]any)
 	if !ok {
-		return nil, wire.BadPayload("The value of 'email_activity_parties' must be an array of activity parties.")
+		return nil, wire.BadPayload("The value of '%s' must be an array of activity parties.", nav)
 	}
 	if len(list) > 500 {
-		return nil, wire.BadPayload("An email may have at most 500 activity parties.")
+		return nil, wire.BadPayload("A%s %s may have at most 500 activity parties.", article(ent.Logical), ent.Logical)
 	}
 	var out []*store.Party
-	senders := 0
+	singles := map[int]int{}
 	for i, item := range list {
 		obj, ok := item.(map[string]any)
 		if !ok {
-			return nil, wire.BadPayload("email_activity_parties[%d] must be an object.", i)
+			return nil, wire.BadPayload("%s[%d] must be an object.", nav, i)
 		}
 		p := &store.Party{}
 		hasMask := false
@@ -357,14 +387,14 @@ func (c *Session) ParseParties(q store.Queryer, v any) ([]*store.Party, error) {
 			case k == "participationtypemask":
 				n, ok := val.(json.Number)
 				m, err := n.Int64()
-				if !ok || err != nil || m < 1 || m > 4 {
-					return nil, wire.BadPayload("email_activity_parties[%d]: participationtypemask must be 1 (sender), 2 (to), 3 (cc) or 4 (bcc).", i)
+				if _, known := ent.PartyMasks[int(m)]; !ok || err != nil || !known {
+					return nil, wire.BadPayload("%s[%d]: participationtypemask must be %s.", nav, i, maskList(ent.PartyMasks))
 				}
 				p.Mask, hasMask = int(m), true
 			case k == "addressused", k == "unresolvedpartyname":
 				s, ok := val.(string)
 				if val != nil && !ok {
-					return nil, wire.BadPayload("email_activity_parties[%d]: %s must be a string.", i, k)
+					return nil, wire.BadPayload("%s[%d]: %s must be a string.", nav, i, k)
 				}
 				max := 320
 				if k == "unresolvedpartyname" {
@@ -383,27 +413,27 @@ func (c *Session) ParseParties(q store.Queryer, v any) ([]*store.Party, error) {
 				s, _ := val.(string)
 				id, ok := wire.ParseGUID(s)
 				if !ok {
-					return nil, wire.BadPayload("email_activity_parties[%d]: activitypartyid must be a GUID.", i)
+					return nil, wire.BadPayload("%s[%d]: activitypartyid must be a GUID.", nav, i)
 				}
 				p.ID = id
 			case strings.HasPrefix(k, "partyid_") && strings.HasSuffix(k, "@odata.bind"):
 				table := strings.TrimSuffix(strings.TrimPrefix(k, "partyid_"), "@odata.bind")
 				if !c.partyTarget(2, table) && !c.partyTarget(1, table) {
-					return nil, wire.BadPayload("email_activity_parties[%d]: '%s' is not supported; a party may be %s.", i, k, c.recipientList())
+					return nil, wire.BadPayload("%s[%d]: '%s' is not supported; a party may be %s.", nav, i, k, c.recipientList())
 				}
 				s, ok := val.(string)
 				if !ok {
-					return nil, wire.BadPayload("email_activity_parties[%d]: the value of '%s' must be a string such as \"/contacts(<guid>)\".", i, k)
+					return nil, wire.BadPayload("%s[%d]: the value of '%s' must be a string such as \"/contacts(<guid>)\".", nav, i, k)
 				}
 				target, rec, err := c.ResolveBind(q, s)
 				if err != nil {
 					return nil, err
 				}
 				if target.Logical != table {
-					return nil, wire.BadPayload("email_activity_parties[%d]: '%s' must name a %s, but '%s' names a %s.", i, k, table, wire.Truncate(s, 200), target.Logical)
+					return nil, wire.BadPayload("%s[%d]: '%s' must name a %s, but '%s' names a %s.", nav, i, k, table, wire.Truncate(s, 200), target.Logical)
 				}
 				if p.Target != nil {
-					return nil, wire.BadPayload("email_activity_parties[%d] binds more than one partyid.", i)
+					return nil, wire.BadPayload("%s[%d] binds more than one partyid.", nav, i)
 				}
 				p.Target = &store.Ref{Table: target.Logical, ID: rec.ID}
 				boundEnt, boundRec = target, rec
@@ -416,19 +446,24 @@ func (c *Session) ParseParties(q store.Queryer, v any) ([]*store.Party, error) {
 			p.AddressUsed = PrimaryEmail(boundEnt, boundRec)
 		}
 		if !hasMask {
-			return nil, wire.BadPayload("email_activity_parties[%d] needs a participationtypemask (1 sender, 2 to, 3 cc, 4 bcc).", i)
+			return nil, wire.BadPayload("%s[%d] needs a participationtypemask (%s).", nav, i, maskList(ent.PartyMasks))
 		}
 		if p.Target != nil && !c.partyTarget(p.Mask, p.Target.Table) {
-			return nil, wire.BadPayload("The sender of an email can be a user or a queue, not a%s %s; send the address in addressused instead (email_activity_parties[%d]).",
-				article(p.Target.Table), p.Target.Table, i)
+			if p.Mask == MaskOrganizer {
+				return nil, wire.BadPayload("The organizer of an appointment is a user, not a%s %s; send the address in addressused instead (%s[%d]).",
+					article(p.Target.Table), p.Target.Table, nav, i)
+			}
+			return nil, wire.BadPayload("The sender of an email can be a user or a queue, not a%s %s; send the address in addressused instead (%s[%d]).",
+				article(p.Target.Table), p.Target.Table, nav, i)
 		}
 		if p.Target == nil && strings.TrimSpace(p.AddressUsed) == "" {
-			return nil, wire.BadPayload("email_activity_parties[%d] needs partyid_<table>@odata.bind or addressused.", i)
+			return nil, wire.BadPayload("%s[%d] needs partyid_<table>@odata.bind or addressused.", nav, i)
 		}
-		if p.Mask == 1 {
-			senders++
-			if senders > 1 {
-				return nil, wire.BadPayload("An email has one sender, but email_activity_parties holds more than one party with participationtypemask 1.")
+		if role, ok := singleParty[p.Mask]; ok {
+			singles[p.Mask]++
+			if singles[p.Mask] > 1 {
+				return nil, wire.BadPayload("A%s %s has one %s, but %s holds more than one party with participationtypemask %d.",
+					article(ent.Logical), ent.Logical, role, nav, p.Mask)
 			}
 		}
 		out = append(out, p)

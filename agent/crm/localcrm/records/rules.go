@@ -22,6 +22,8 @@ type Session struct {
 	Cat    *Catalog
 	UserID string // the caller's systemuserid
 	Now    func() time.Time
+
+	fields *FieldAccess // the caller's field access, once read (FieldAccess)
 }
 
 // View is a record as the query language sees it: every readable column,
@@ -85,8 +87,10 @@ func (c *Session) PrivilegeDenied(ent *Entity, rec *store.Record, verb string) e
 
 func privEntity(ent *Entity) string {
 	switch ent.Logical {
-	case "email":
+	case "email", "appointment", "task":
 		return "Activity"
+	case "userquery":
+		return "UserQuery"
 	case "systemuser":
 		return "User"
 	case "mailboxtrackingfolder":
@@ -95,9 +99,11 @@ func privEntity(ent *Entity) string {
 	return strings.ToUpper(ent.Logical[:1]) + ent.Logical[1:]
 }
 
-// MayWrite applies the salesperson role: emails are changed and deleted
-// only by their owner; other business records may be updated by anyone in
-// the organization and deleted by their owner; users are read-only.
+// MayWrite applies the salesperson role: activities (emails, appointments,
+// tasks: prvWriteActivity and prvDeleteActivity at user depth) are changed
+// and deleted only by their owner; other business records may be updated
+// by anyone in the organization and deleted by their owner; users are
+// read-only.
 func (c *Session) MayWrite(ent *Entity, rec *store.Record, verb string) error {
 	if ent.ReadOnly {
 		return c.PrivilegeDenied(ent, nil, verb)
@@ -105,7 +111,7 @@ func (c *Session) MayWrite(ent *Entity, rec *store.Record, verb string) error {
 	if rec == nil || !ent.UserOwned || rec.Owner() == c.UserID {
 		return nil
 	}
-	if ent.Set == "emails" || verb == "Delete" {
+	if ent.Activity || verb == "Delete" {
 		return c.PrivilegeDenied(ent, rec, verb)
 	}
 	return nil
@@ -114,7 +120,13 @@ func (c *Session) MayWrite(ent *Entity, rec *store.Record, verb string) error {
 // Insert creates a record from a validated change.
 func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store.Record, error) {
 	rec := c.NewRecord(ent, id)
+	if err := c.CheckSecuredWrite(tx, ent, ch, true); err != nil {
+		return nil, err
+	}
 	if err := c.Apply(ent, rec, ch); err != nil {
+		return nil, err
+	}
+	if err := c.CheckWritten(ent, rec, "Create"); err != nil {
 		return nil, err
 	}
 	if ent.Set == "emails" {
@@ -145,6 +157,19 @@ func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store
 	return rec, nil
 }
 
+// CheckWritten checks a record about to be stored by a create or update
+// (verb Create or Write): a personal view stays its owner's and must hold
+// a query this server can run.
+func (c *Session) CheckWritten(ent *Entity, rec *store.Record, verb string) error {
+	if ent.Logical != "userquery" {
+		return nil
+	}
+	if err := c.CheckUserQueryOwner(ent, rec, verb); err != nil {
+		return err
+	}
+	return c.CheckView(ent, rec)
+}
+
 // CheckDuplicateMessageID refuses a second email with the same Message-ID
 // when it is a received one, the CRM's duplicate detection for incoming
 // mail. Outgoing copies of one message (several senders' Sent folders)
@@ -169,21 +194,23 @@ func (c *Session) CheckDuplicateMessageID(q store.Queryer, rec *store.Record) er
 	return nil
 }
 
-// CheckClosedActivity enforces that a completed or canceled email is
+// CheckClosedActivity enforces that a completed or canceled activity is
 // read-only ("Completed and canceled email is read-only and can't be
-// edited", Microsoft's email reference). What may still change: its
-// regarding record (the legacy client's docs: the regarding record of a
-// sent email can be set or changed), its state (statecode, statuscode),
-// and its messageid together with a change to statuscode 3 (Sent), which
-// is how the Message-ID of an email sent by the CRM is recorded. The check
-// looks at the record before the change, so the request that completes an
-// open email may carry other columns.
+// edited", Microsoft's email reference; the appointment reference says the
+// same of appointments). What may still change: its regarding record (the
+// legacy client's docs: the regarding record of a sent email can be set or
+// changed), its state (statecode, statuscode), and an email's messageid
+// together with a change to statuscode 3 (Sent), which is how the
+// Message-ID of an email sent by the CRM is recorded. The check looks at
+// the record before the change, so the request that completes an open
+// activity may carry other columns. An appointment's open states are Open
+// and Scheduled.
 func CheckClosedActivity(ent *Entity, old *store.Record, ch *Change) error {
-	if ent.Set != "emails" {
+	if !ent.Activity {
 		return nil
 	}
 	state, _ := old.Attrs["statecode"].(float64)
-	if state == 0 {
+	if state != 1 && state != 2 {
 		return nil
 	}
 	refuse := func(what string) error {
@@ -192,7 +219,7 @@ func CheckClosedActivity(ent *Entity, old *store.Record, ch *Change) error {
 			word = "canceled"
 		}
 		return wire.Errf(http.StatusBadRequest, wire.CodeValidation,
-			"The email is %s and can't be edited; only its regarding record can be changed (this request changes '%s').", word, what)
+			"The %s is %s and can't be edited; only its regarding record can be changed (this request changes '%s').", ent.Logical, word, what)
 	}
 	toSent := ch.Attrs["statuscode"] == float64(3) && old.Attrs["statuscode"] != float64(3)
 	keys := make([]string, 0, len(ch.Attrs))
@@ -203,7 +230,7 @@ func CheckClosedActivity(ent *Entity, old *store.Record, ch *Change) error {
 	for _, k := range keys {
 		switch {
 		case k == "statecode", k == "statuscode":
-		case k == "messageid" && toSent:
+		case k == "messageid" && toSent && ent.Set == "emails":
 		default:
 			return refuse(k)
 		}
@@ -214,7 +241,7 @@ func CheckClosedActivity(ent *Entity, old *store.Record, ch *Change) error {
 		}
 	}
 	if ch.PartiesSet {
-		return refuse("email_activity_parties")
+		return refuse(ent.PartyNav)
 	}
 	return nil
 }
@@ -240,7 +267,8 @@ func (c *Session) Apply(ent *Entity, rec *store.Record, ch *Change) error {
 	if err := fixState(ent, rec, ch); err != nil {
 		return err
 	}
-	if ent.Set == "emails" && !wasCompleted && rec.Attrs["statecode"] == float64(1) && rec.Attrs["actualend"] == nil {
+	_, hasEnd := ent.Column("actualend")
+	if ent.Activity && hasEnd && !wasCompleted && rec.Attrs["statecode"] == float64(1) && rec.Attrs["actualend"] == nil {
 		// Dataverse's actualend: "By default, it displays the date and
 		// time when the activity was completed."
 		rec.Attrs["actualend"] = wire.FormatTime(c.Now())
@@ -299,7 +327,7 @@ func fixState(ent *Entity, rec *store.Record, ch *Change) error {
 	_, stateChanged := ch.Attrs["statecode"]
 	_, statusChanged := ch.Attrs["statuscode"]
 	if !hasState {
-		state, hasState = 0, true
+		state, hasState = float64(ent.NewState), true
 		if statusChanged && hasStatus {
 			for s, list := range ent.States {
 				for _, x := range list {

@@ -12,6 +12,9 @@ import (
 const (
 	RoleSalesperson = "Salesperson"
 	RoleSalesViewer = "Sales Viewer"
+	// RoleSystemAdministrator holds every privilege of Salesperson and,
+	// as in Dataverse, full access to secured columns.
+	RoleSystemAdministrator = "System Administrator"
 )
 
 // User is a sign-in: a row of the users table. Its ID is also the id of
@@ -66,6 +69,14 @@ func InsertUser(ctx context.Context, q Queryer, u *User) error {
 	if _, err := q.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.Salt, u.Hash, u.Iterations, u.Role, u.Disabled); err != nil {
 		return fmt.Errorf("localcrm: add user: %w", err)
+	}
+	return nil
+}
+
+// SetUserRole changes a user's security role.
+func SetUserRole(ctx context.Context, q Queryer, id, role string) error {
+	if _, err := q.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, id); err != nil {
+		return fmt.Errorf("localcrm: set role: %w", err)
 	}
 	return nil
 }

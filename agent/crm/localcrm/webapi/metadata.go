@@ -60,8 +60,8 @@ func (c *call) metadata() error {
 				b.WriteString(`<NavigationProperty Name="` + esc(n) + `" Type="mscrm.` + t + `"/>`)
 			}
 		}
-		if e.Set == "emails" {
-			b.WriteString(`<NavigationProperty Name="email_activity_parties" Type="Collection(mscrm.activityparty)"/>`)
+		if e.PartyNav != "" {
+			b.WriteString(`<NavigationProperty Name="` + e.PartyNav + `" Type="Collection(mscrm.activityparty)"/>`)
 		}
 		b.WriteString("</EntityType>\n")
 	}
@@ -79,6 +79,10 @@ func (c *call) metadata() error {
 		`<Function Name="RetrieveUserPrivilegeByPrivilegeName" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/><Parameter Name="PrivilegeName" Type="Edm.String" Nullable="false"/></Function>`,
 		`<Function Name="RetrieveUserPrivileges" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/></Function>`,
 		`<Function Name="RetrievePrincipalAccess" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/><Parameter Name="Target" Type="mscrm.crmbaseentity" Nullable="false"/></Function>`,
+		`<ComplexType Name="AttributePrivilege"><Property Name="AttributeId" Type="Edm.Guid"/><Property Name="CanCreate" Type="Edm.Int32"/>` +
+			`<Property Name="CanRead" Type="Edm.Int32"/><Property Name="CanUpdate" Type="Edm.Int32"/></ComplexType>`,
+		`<ComplexType Name="RetrievePrincipalAttributePrivilegesResponse"><Property Name="AttributePrivileges" Type="Collection(mscrm.AttributePrivilege)"/></ComplexType>`,
+		`<Function Name="RetrievePrincipalAttributePrivileges" IsBound="true"><Parameter Name="entity" Type="mscrm.systemuser" Nullable="false"/><ReturnType Type="mscrm.RetrievePrincipalAttributePrivilegesResponse" Nullable="false"/></Function>`,
 		`<Action Name="DeliverIncomingEmail" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.email)" Nullable="false"/><Parameter Name="MessageId" Type="Edm.String" Nullable="false"/></Action>`,
 		`<ComplexType Name="MailboxTrackingFolderMapping"><Property Name="ExchangeFolderId" Type="Edm.String"/><Property Name="ExchangeFolderName" Type="Edm.String"/>` +
 			`<Property Name="RegardingObjectId" Type="Edm.Guid"/><Property Name="RegardingObjectName" Type="Edm.String"/>` +

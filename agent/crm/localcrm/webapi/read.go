@@ -9,8 +9,11 @@ import (
 	"crmsync/agent/crm/localcrm/store"
 )
 
-// list answers GET <set>.
+// list answers GET <set>, with $-options or a fetchXml query.
 func (c *call) list(ent *records.Entity) error {
+	if c.query.HasFetch {
+		return c.listFetch(ent)
+	}
 	spec, err := odata.ParseSpec(c.query, ent, true)
 	if err != nil {
 		return err
@@ -26,7 +29,13 @@ func (c *call) list(ent *records.Entity) error {
 	}
 	rows := make([]odata.Row, len(recs))
 	for i, r := range recs {
-		rows[i] = odata.Row{Seq: r.Seq, View: records.View(ent, r), Index: i}
+		// Secured columns the caller may not read are null here too, so
+		// a filter or order on them discloses nothing.
+		v, err := c.ReadView(c.q(), ent, r)
+		if err != nil {
+			return err
+		}
+		rows[i] = odata.Row{Seq: r.Seq, View: v, Index: i}
 	}
 	page, err := spec.Page(rows, c.prefer.MaxPageSize)
 	if err != nil {

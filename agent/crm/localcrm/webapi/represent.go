@@ -74,7 +74,10 @@ func navFor(ent *records.Entity, l *records.Lookup, target string) string {
 // represent renders a record with the selected properties and expansions.
 func (c *call) represent(q store.Queryer, cache names, ent *records.Entity, rec *store.Record, spec *odata.Spec) (wire.Object, error) {
 	o := wire.Object{{"@odata.etag", records.ETag(rec)}}
-	v := records.View(ent, rec)
+	v, err := c.ReadView(q, ent, rec)
+	if err != nil {
+		return nil, err
+	}
 	props := ent.AllProperties()
 	if spec != nil && spec.Select != nil {
 		props = spec.Select
@@ -107,7 +110,7 @@ func (c *call) represent(q store.Queryer, cache names, ent *records.Entity, rec 
 		}
 		o = append(o, wire.KV{p, v[p]})
 	}
-	if spec != nil && spec.Expand != nil && ent.Set == "emails" {
+	if spec != nil && spec.Expand != nil && ent.PartyNav != "" {
 		ps, err := store.ListParties(c.ctx, q, rec.ID)
 		if err != nil {
 			return nil, err
@@ -120,7 +123,7 @@ func (c *call) represent(q store.Queryer, cache names, ent *records.Entity, rec 
 			}
 			list = append(list, po)
 		}
-		o = append(o, wire.KV{"email_activity_parties", list})
+		o = append(o, wire.KV{ent.PartyNav, list})
 	}
 	return o, nil
 }

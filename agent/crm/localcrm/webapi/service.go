@@ -194,6 +194,11 @@ func (c *call) dispatch(segs []odata.Segment) error {
 		}
 		batch.Serve(c.w, c.r, c.s.Batch)
 		return nil
+	case first.Name == "EntityDefinitions":
+		if m != http.MethodGet {
+			return wire.MethodNotAllowed(m, "EntityDefinitions", "GET")
+		}
+		return c.entityDefinitions(segs)
 	case functions.IsUnbound(first.Name):
 		if len(segs) > 1 {
 			return wire.NotFoundSegment(segs[1].String())
@@ -206,6 +211,9 @@ func (c *call) dispatch(segs []odata.Segment) error {
 			return err
 		}
 		return c.answerFunction(c.function().Unbound(first.Name, args))
+	}
+	if c.query.HasFetch && (m != http.MethodGet || len(segs) != 1 || first.Parens) {
+		return wire.BadRequest("The fetchXml parameter is allowed only on a GET of an entity set, such as contacts?fetchXml=<fetch>...</fetch>.")
 	}
 	ent, ok := c.s.Cat.Set(first.Name)
 	if !ok {
@@ -245,7 +253,7 @@ func (c *call) dispatch(segs []odata.Segment) error {
 		return wire.MethodNotAllowed(m, "'"+first.String()+"'", "GET", "PATCH", "DELETE")
 	case 2:
 		sub := segs[1]
-		if ent.Set == "emails" && sub.Name == "email_activity_parties" && !sub.Parens {
+		if ent.PartyNav != "" && sub.Name == ent.PartyNav && !sub.Parens {
 			return c.partiesNav(ent, id)
 		}
 		return c.answerFunction(c.function().Bound(ent, id, sub))

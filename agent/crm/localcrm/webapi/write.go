@@ -111,8 +111,14 @@ func (c *call) update(ent *records.Entity, id string) error {
 		if err := records.CheckClosedActivity(ent, old, ch); err != nil {
 			return err
 		}
+		if err := c.CheckSecuredWrite(tx, ent, ch, false); err != nil {
+			return err
+		}
 		prevMailbox := lookupID(old, "mailboxid")
 		if err := c.Apply(ent, old, ch); err != nil {
+			return err
+		}
+		if err := c.CheckWritten(ent, old, "Write"); err != nil {
 			return err
 		}
 		if ent.Logical == "mailboxtrackingfolder" {
@@ -177,7 +183,9 @@ func (c *call) remove(ent *records.Entity, id string) error {
 	return nil
 }
 
-// partiesNav answers GET and PUT on emails(<id>)/email_activity_parties.
+// partiesNav answers GET and PUT on an activity's party collection,
+// emails(<id>)/email_activity_parties and
+// appointments(<id>)/appointment_activity_parties.
 func (c *call) partiesNav(ent *records.Entity, id string) error {
 	switch c.r.Method {
 	case http.MethodGet:
@@ -229,7 +237,7 @@ func (c *call) partiesNav(ent *records.Entity, id string) error {
 			if err := c.MayWrite(ent, rec, "Write"); err != nil {
 				return err
 			}
-			ps, err := c.ParseParties(tx, body["value"])
+			ps, err := c.ParseParties(tx, ent, body["value"])
 			if err != nil {
 				return err
 			}
@@ -249,7 +257,7 @@ func (c *call) partiesNav(ent *records.Entity, id string) error {
 		c.respond(http.StatusNoContent, nil)
 		return nil
 	}
-	return wire.MethodNotAllowed(c.r.Method, "'email_activity_parties'", "GET", "PUT")
+	return wire.MethodNotAllowed(c.r.Method, "'"+ent.PartyNav+"'", "GET", "PUT")
 }
 
 // reference answers PUT and DELETE on <set>(<id>)/<nav>/$ref, the other
@@ -310,6 +318,9 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 			return err
 		}
 		if err := c.Apply(ent, rec, ch); err != nil {
+			return err
+		}
+		if err := c.CheckWritten(ent, rec, "Write"); err != nil {
 			return err
 		}
 		if ent.Logical == "mailboxtrackingfolder" {

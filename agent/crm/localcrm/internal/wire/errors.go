@@ -22,6 +22,8 @@ const (
 	CodeUnauthorized = "0x8006088a" // local choice: sign-in required
 	CodeNotAllowed   = "0x80060889" // local choice: method not allowed
 	CodeNotSupported = "0x8004800d" // local choice: feature not implemented here
+	CodeNoAttribute  = "0x80041103" // Dataverse: QueryBuilderNoAttribute (FetchXML names an unknown attribute)
+	CodeInvalidQuery = "0x80040203" // Dataverse: InvalidArgument; for other FetchXML errors UNCONFIRMED
 )
 
 // Error is an answer in the OData error shape. Handlers return it; the
