@@ -90,6 +90,9 @@ type Status struct {
 	Mail string
 	// LastSync is when the last reconciliation with the CRM finished.
 	LastSync time.Time
+	// Records says how the address book and calendar stand: "" when they
+	// are not kept in step, else a sentence such as "in step at 15:42".
+	Records string
 }
 
 // Warning is a condition the user should know about.
@@ -186,7 +189,10 @@ type Settings struct {
 	// IMAP is the user's IMAP account. When set (Host not empty) it is the
 	// mail account and MaildirPath is ignored; its password is in the
 	// keychain, never here.
-	IMAP              IMAPAccount
+	IMAP IMAPAccount
+	// Records says what is kept in step with the user's address book and
+	// calendar.
+	Records           RecordSync
 	AutoTrack         AutoTrackScope
 	ExcludedAddresses []string
 	InternalDomains   []string
@@ -199,7 +205,10 @@ type SettingsPatch struct {
 	Folders           *[]string
 	// IMAP replaces the IMAP account; a zero IMAPAccount switches back to
 	// the Maildir.
-	IMAP              *IMAPAccount
+	IMAP *IMAPAccount
+	// Records replaces what is kept in step with the address book and
+	// calendar.
+	Records           *RecordSync
 	AutoTrack         *AutoTrackScope
 	ExcludedAddresses *[]string
 	InternalDomains   *[]string
@@ -352,6 +361,7 @@ type Backend interface {
 	MailSetup
 	FolderTracking
 	Senders
+	RecordSyncer
 }
 
 // Secrets keeps credentials in the OS keychain. Load returns
@@ -500,4 +510,120 @@ type Senders interface {
 	// of the user, and the only time an address leaves the device outside
 	// a decision.
 	AddContact(ctx context.Context, k MessageKey, account *RecordRef) (Person, error)
+}
+
+// DAVAccount is the CardDAV/CalDAV server that holds the user's address
+// book and calendar. The password is in the keychain, never here.
+type DAVAccount struct {
+	// URL is the server, or the user's principal on it:
+	// https://HOST[:PORT]/PATH/, without the user. http:// is accepted for
+	// a loopback server only.
+	URL      string
+	Username string
+	// CAFile is an optional PEM bundle trusted besides the system roots.
+	CAFile string
+}
+
+// IsZero reports whether no DAV account is set.
+func (a DAVAccount) IsZero() bool { return a.URL == "" }
+
+// Display returns the account as the command line writes it:
+// https://USER@HOST/PATH/. It is also the account's key in the keychain.
+func (a DAVAccount) Display() string {
+	u, err := url.Parse(a.URL)
+	if err != nil || u.Host == "" {
+		return a.URL
+	}
+	if a.Username != "" {
+		u.User = url.User(a.Username)
+	}
+	return u.String()
+}
+
+// RecordSync is what is kept in step between the CRM and the user's
+// address book and calendar.
+type RecordSync struct {
+	DAV DAVAccount // zero: records are not kept in step
+	// AddressBook and Calendar name the collections crmsync keeps (and
+	// creates when the server has none of that name); "" means "CRM
+	// contacts" and "CRM calendar".
+	AddressBook, Calendar string
+	// The record types kept in step.
+	Contacts, Appointments, Tasks bool
+}
+
+// On reports whether anything is kept in step.
+func (r RecordSync) On() bool {
+	return !r.DAV.IsZero() && (r.Contacts || r.Appointments || r.Tasks)
+}
+
+// SyncCount is how many items or records one side got created, updated
+// and deleted.
+type SyncCount struct{ Created, Updated, Deleted int }
+
+// SyncKind is what a sync pass did with one record type.
+type SyncKind struct {
+	Kind      string    // "contacts", "appointments" or "tasks"
+	ToItems   SyncCount // written to the address book or calendar
+	ToCRM     SyncCount // written to the CRM
+	Conflicts int       // fields edited on both sides; the CRM's value kept
+	Kept      int       // records in the sync filters after the pass
+}
+
+// SyncReport is what one sync pass did. Held in memory only.
+type SyncReport struct {
+	Started, Finished time.Time
+	Kinds             []SyncKind
+	// Notices are sentences for the user: conflicts, edits that could not
+	// be sent, items put back.
+	Notices []string
+	Err     string // why the pass failed; "" when it did not
+}
+
+// SyncFilterInfo is one synchronisation filter as Settings lists it.
+type SyncFilterInfo struct {
+	Kind         string // "contacts", "appointments" or "tasks"
+	Name         string
+	Organisation bool // the administrator's, for everyone; else the user's own
+}
+
+// SyncFieldInfo is one synchronised field as Settings lists it.
+type SyncFieldInfo struct {
+	Kind          string
+	Field, Column string // the address book or calendar field, and the CRM column
+	ToItem, ToCRM bool   // the directions it flows for this user
+}
+
+// SyncOverview is the read-only view of what the CRM decides: filters,
+// fields, the columns field security hides, and how many records the
+// filters select now. Fetched live.
+type SyncOverview struct {
+	Filters []SyncFilterInfo
+	Fields  []SyncFieldInfo
+	Hidden  []string       // "contacts: telephone2", columns the user may not read
+	Counts  map[string]int // records the filters select, by kind
+}
+
+// CheckStep is one step of a connection test, in words.
+type CheckStep struct {
+	Name    string
+	OK      bool
+	Warning bool // passed, with a caveat
+	Detail  string
+}
+
+// RecordSyncer is what Settings' "Address book and calendar" section
+// and `crmsync sync` use.
+type RecordSyncer interface {
+	// SyncNow runs a sync pass and returns what it did.
+	SyncNow(ctx context.Context) (SyncReport, error)
+	// LastSyncReport returns the last pass's report; zero before the first.
+	LastSyncReport() SyncReport
+	// SyncOverview reads the filters and field rules in force.
+	SyncOverview(ctx context.Context) (SyncOverview, error)
+	// TestDAV connects to a with password ("" uses the keychain's) and
+	// says what it found, step by step.
+	TestDAV(ctx context.Context, a DAVAccount, password string) ([]CheckStep, error)
+	// SaveDAVPassword keeps a's password in the keychain.
+	SaveDAVPassword(ctx context.Context, a DAVAccount, password string) error
 }

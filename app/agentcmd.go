@@ -21,15 +21,20 @@ import (
 	"crmsync/agent/conn"
 	"crmsync/agent/control"
 	"crmsync/agent/crm"
+	"crmsync/agent/dav"
 	"crmsync/agent/engine"
 	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
+	"crmsync/agent/records"
 )
 
 // agentFlags are the options of "crmsync agent", also used by tests.
 type agentFlags struct {
 	crmURL, user, maildir, data string
 	imap                        string // imaps://USER@HOST:PORT, instead of maildir
+	dav                         string // https://USER@HOST/PATH/: the address book and calendar server
+	addressBook, calendar       string // the collections kept in step
+	records                     string // which record types, comma separated
 	tokenURL, clientID, scope   string
 	authority, caBundle         string
 	sent                        string
@@ -38,7 +43,7 @@ type agentFlags struct {
 	open                        func(url string) error // the browser opener; nil means xdg-open (tests set it)
 }
 
-const agentUsage = "usage: crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
+const agentUsage = "usage: crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--dav https://USER@HOST/PATH/] [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
 
 // runAgent implements "crmsync agent": the engine without a window.
 func runAgent(ctx context.Context, args []string, io Stdio) int {
@@ -48,6 +53,10 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 	fs.StringVar(&f.user, "user", "", "your CRM sign-in email address (with --password-stdin; otherwise a hint)")
 	fs.StringVar(&f.maildir, "maildir", "", "your Maildir: the folder holding cur/, new/ and tmp/ (this or --imap)")
 	fs.StringVar(&f.imap, "imap", "", "your IMAP account: imaps://USER@HOST:PORT (TLS), or imap:// for STARTTLS (plaintext only to this computer)")
+	fs.StringVar(&f.dav, "dav", "", "your address book and calendar server (CardDAV/CalDAV): https://USER@HOST/PATH/; your CRM contacts, appointments and tasks are kept in step there")
+	fs.StringVar(&f.addressBook, "addressbook", records.DefaultAddressBook, "with --dav: the address book crmsync keeps (created when missing)")
+	fs.StringVar(&f.calendar, "calendar", records.DefaultCalendar, "with --dav: the calendar crmsync keeps (created when missing)")
+	fs.StringVar(&f.records, "records", "contacts,appointments,tasks", "with --dav: which records to keep in step")
 	fs.StringVar(&f.data, "data", "", "directory for the agent's IDs-only cache (default: the user data directory)")
 	fs.BoolVar(&f.deviceCode, "device-code", false, "sign in with a code entered in a browser on any device")
 	fs.BoolVar(&f.browser, "browser", false, "sign in in the system browser")
@@ -101,14 +110,30 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
 		return ExitUsage
 	}
+	var rs agent.RecordSync
+	if f.dav != "" {
+		r, err := recordsFromFlags(f)
+		if err != nil {
+			fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
+			return ExitUsage
+		}
+		rs = r
+	}
 	var secrets stdinSecrets
 	if f.passwordStdin {
 		// One secret a line, in DESIGN's order: the CRM password, then
-		// the IMAP password.
+		// the IMAP password, then the DAV password.
 		in := bufio.NewReader(stdinLimit(io.In))
 		p, err := readPassword(in, "password", "its first line must be the CRM password")
 		if err == nil && f.imap != "" {
 			secrets.imap, err = readPassword(in, "IMAP password", "its second line must be the IMAP password")
+		}
+		if err == nil && f.dav != "" {
+			where := "its second line must be the address book and calendar (DAV) password"
+			if f.imap != "" {
+				where = "its third line must be the address book and calendar (DAV) password"
+			}
+			secrets.dav, err = readPassword(in, "DAV password", where)
 		}
 		if err != nil {
 			fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
@@ -116,12 +141,39 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		}
 		secrets.crm = p
 	}
-	err := serveAgent(ctx, f, acct, secrets, newLogger(io.Err, f.verbose), io.Out, io.Err)
+	err := serveAgent(ctx, f, acct, rs, secrets, newLogger(io.Err, f.verbose), io.Out, io.Err)
 	if err == nil || errors.Is(err, context.Canceled) {
 		return ExitOK
 	}
 	fmt.Fprintf(io.Err, "crmsync agent: %s\n", agentErrorText(err))
 	return ExitFailure
+}
+
+// recordsFromFlags reads --dav, --addressbook, --calendar and --records.
+func recordsFromFlags(f agentFlags) (agent.RecordSync, error) {
+	a, err := dav.ParseURL(f.dav)
+	if err != nil {
+		return agent.RecordSync{}, errors.New(strings.TrimPrefix(err.Error(), "dav: "))
+	}
+	rs := agent.RecordSync{DAV: agent.DAVAccount{URL: a.URL, Username: a.Username, CAFile: f.caBundle},
+		AddressBook: f.addressBook, Calendar: f.calendar}
+	for _, k := range strings.Split(f.records, ",") {
+		switch strings.TrimSpace(k) {
+		case "contacts":
+			rs.Contacts = true
+		case "appointments":
+			rs.Appointments = true
+		case "tasks":
+			rs.Tasks = true
+		case "":
+		default:
+			return agent.RecordSync{}, fmt.Errorf("--records: %q is not a record type; use contacts, appointments and tasks, comma separated", k)
+		}
+	}
+	if !rs.Contacts && !rs.Appointments && !rs.Tasks {
+		return agent.RecordSync{}, errors.New("--records names no record type; use contacts, appointments and tasks, comma separated")
+	}
+	return rs, nil
 }
 
 func btoi(b bool) int {
@@ -133,7 +185,7 @@ func btoi(b bool) int {
 
 // stdinSecrets are the secrets --password-stdin read: held in memory for
 // this run, never saved.
-type stdinSecrets struct{ crm, imap string }
+type stdinSecrets struct{ crm, imap, dav string }
 
 // stdinLimit bounds what is read of standard input: a few lines of
 // secrets, never an unbounded stream.
@@ -155,7 +207,7 @@ func readPassword(r *bufio.Reader, what, where string) (string, error) {
 
 // serveAgent runs the engine and the control socket until ctx ends.
 // Prompts of an interactive sign-in go to prompts (standard error).
-func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, secrets stdinSecrets, log *slog.Logger, out, prompts io.Writer) error {
+func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, rs agent.RecordSync, secrets stdinSecrets, log *slog.Logger, out, prompts io.Writer) error {
 	password := secrets.crm
 	data := f.data
 	if data == "" {
@@ -177,6 +229,9 @@ func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, secre
 		return err
 	}
 	settings.MaildirPath, settings.IMAP = f.maildir, acct
+	if !rs.DAV.IsZero() {
+		settings.Records = rs
+	}
 	var folders []string
 	if f.sent != "" && f.maildir != "" {
 		if maildir.Check(filepath.Join(f.maildir, f.sent)) == nil {
@@ -220,6 +275,9 @@ func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, secre
 	passwords := &MailPasswords{Service: AppID}
 	if secrets.imap != "" {
 		passwords.UseForSession(acct.URL(), secrets.imap)
+	}
+	if secrets.dav != "" {
+		passwords.UseForSession(rs.DAV.Display(), secrets.dav)
 	}
 	eng, store, keychain, err := buildEngineWith(data, crmURL, cacheUser, cfg,
 		crm.Config{CABundle: f.caBundle}, engine.SignInOptions{

@@ -32,6 +32,38 @@ type configFile struct {
 	// IMAP is the mail account when it is not a Maildir; its password is
 	// in the keychain.
 	IMAP *imapConfig `json:"imap,omitempty"`
+	// Records is what is kept in step with the address book and calendar;
+	// the DAV password is in the keychain.
+	Records *recordsConfig `json:"records,omitempty"`
+}
+
+// recordsConfig is the address book and calendar sync in the settings
+// file.
+type recordsConfig struct {
+	URL          string `json:"dav_url"`
+	Username     string `json:"dav_username"`
+	CAFile       string `json:"ca_file,omitempty"`
+	AddressBook  string `json:"address_book,omitempty"`
+	Calendar     string `json:"calendar,omitempty"`
+	Contacts     bool   `json:"contacts"`
+	Appointments bool   `json:"appointments"`
+	Tasks        bool   `json:"tasks"`
+}
+
+func recordsToFile(r agent.RecordSync) *recordsConfig {
+	if r == (agent.RecordSync{}) {
+		return nil
+	}
+	return &recordsConfig{URL: r.DAV.URL, Username: r.DAV.Username, CAFile: r.DAV.CAFile, AddressBook: r.AddressBook,
+		Calendar: r.Calendar, Contacts: r.Contacts, Appointments: r.Appointments, Tasks: r.Tasks}
+}
+
+func recordsFromFile(c *recordsConfig) agent.RecordSync {
+	if c == nil {
+		return agent.RecordSync{}
+	}
+	return agent.RecordSync{DAV: agent.DAVAccount{URL: c.URL, Username: c.Username, CAFile: c.CAFile},
+		AddressBook: c.AddressBook, Calendar: c.Calendar, Contacts: c.Contacts, Appointments: c.Appointments, Tasks: c.Tasks}
 }
 
 // imapConfig is an IMAP account in the settings file.
@@ -108,7 +140,7 @@ func (c *Config) Load() (agent.Settings, error) {
 		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath,
 		Folders: slices.Clone(f.Folders), AutoTrack: agent.AutoTrackScope(f.AutoTrack),
 		ExcludedAddresses: slices.Clone(f.ExcludedAddresses), InternalDomains: slices.Clone(f.InternalDomains),
-		IMAP: imapFromFile(f.IMAP),
+		IMAP: imapFromFile(f.IMAP), Records: recordsFromFile(f.Records),
 	}, nil
 }
 
@@ -179,6 +211,7 @@ func (c *Config) Save(s agent.Settings) error {
 		f.MaildirPath, f.Folders, f.AutoTrack = s.MaildirPath, slices.Clone(s.Folders), int(s.AutoTrack)
 		f.ExcludedAddresses, f.InternalDomains = slices.Clone(s.ExcludedAddresses), slices.Clone(s.InternalDomains)
 		f.IMAP = imapToFile(s.IMAP)
+		f.Records = recordsToFile(s.Records)
 	})
 }
 

@@ -234,3 +234,38 @@ func describeRecord(r agent.RecordRef) string {
 	}
 	return r.Entity + " " + r.ID
 }
+
+// syncTimeout bounds `crmsync sync`: a first pass over thousands of
+// records takes a while, and the agent goes on with it if the command
+// gives up.
+const syncTimeout = 10 * time.Minute
+
+// runSync implements `crmsync sync`: a sync pass of the address book and
+// calendar now, and what it changed, by record type and direction.
+func runSync(ctx context.Context, args []string, io Stdio) int {
+	fs := newFlagSet("sync", io)
+	data := fs.String("data", "", "the agent's data directory (default: the user data directory)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	c, err := dialAgent(ctx, *data)
+	if err != nil {
+		fmt.Fprintf(io.Err, "crmsync sync: %v\n", err)
+		return ExitFailure
+	}
+	defer c.Close()
+	rep, err := c.Sync(ctx)
+	if err != nil {
+		fmt.Fprintf(io.Err, "crmsync sync: %v\n", err)
+		return ExitFailure
+	}
+	if err := control.FormatSyncReport(io.Out, rep); err != nil {
+		return ExitFailure
+	}
+	if rep.Err != "" {
+		return ExitFailure
+	}
+	return ExitOK
+}

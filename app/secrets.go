@@ -191,8 +191,10 @@ func KeychainUserMessage(err error) string {
 	return "Your sign-in could not be saved in the system keychain: " + err.Error()
 }
 
-// MailPasswords keeps mail account passwords in the OS keychain, one
-// entry per account URL (imaps://USER@HOST:PORT), beside the CRM sign-in.
+// MailPasswords keeps the passwords of the user's other accounts in the OS
+// keychain, one entry per account URL (the mail account's
+// imaps://USER@HOST:PORT, the address book and calendar server's
+// https://USER@HOST/PATH/), beside the CRM sign-in.
 // A password given for this session only (--password-stdin) is held in
 // memory and wins over the keychain's.
 type MailPasswords struct {
@@ -238,7 +240,7 @@ func (m *MailPasswords) MailPassword(ctx context.Context, account string) (strin
 		return "", agent.ErrNoCredentials
 	}
 	if err != nil {
-		return "", fmt.Errorf("keychain: load the mail password: %w", err)
+		return "", fmt.Errorf("keychain: load the password of %s: %w", account, err)
 	}
 	return pw, nil
 }
@@ -248,7 +250,7 @@ func (m *MailPasswords) MailPassword(ctx context.Context, account string) (strin
 func (m *MailPasswords) SaveMailPassword(ctx context.Context, account, password string) error {
 	k := &Keychain{Service: m.Service, Timeout: m.Timeout}
 	if err := k.call(ctx, func() error { return keyring.Set(m.Service, mailEntry(account), password) }); err != nil {
-		return fmt.Errorf("keychain: save the mail password: %w", err)
+		return fmt.Errorf("keychain: save the password of %s: %w", account, err)
 	}
 	m.UseForSession(account, password)
 	return nil

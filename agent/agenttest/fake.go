@@ -51,6 +51,14 @@ type FakeBackend struct {
 	// SenderBlock, when not nil, holds every Sender answer until it is
 	// closed (or the call's ctx ends).
 	SenderBlock chan struct{}
+	// SyncReportValue is returned by SyncNow and LastSyncReport.
+	SyncReportValue agent.SyncReport
+	// OverviewValue is returned by SyncOverview.
+	OverviewValue agent.SyncOverview
+	// DAVSteps is returned by TestDAV.
+	DAVSteps []agent.CheckStep
+	// DAVPassword is the last password SaveDAVPassword kept.
+	DAVPassword string
 
 	calls  []string
 	subs   []chan agent.Event
@@ -281,6 +289,14 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	if p.InternalDomains != nil {
 		parts = append(parts, "internal="+strings.Join(*p.InternalDomains, ","))
 	}
+	if p.Records != nil {
+		records := "none"
+		if !p.Records.DAV.IsZero() {
+			records = fmt.Sprintf("%s contacts=%v appointments=%v tasks=%v", p.Records.DAV.Display(),
+				p.Records.Contacts, p.Records.Appointments, p.Records.Tasks)
+		}
+		parts = append(parts, "records="+records)
+	}
 	if err := f.record("UpdateSettings %s", strings.Join(parts, " ")); err != nil {
 		return f.Settings(), err
 	}
@@ -307,6 +323,9 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	}
 	if p.InternalDomains != nil {
 		s.InternalDomains = *p.InternalDomains
+	}
+	if p.Records != nil {
+		s.Records = *p.Records
 	}
 	return *s, nil
 }

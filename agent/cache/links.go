@@ -11,9 +11,10 @@ import (
 type Link struct {
 	Kind  int    // the record's table, as the caller numbers it
 	CRMID string // the record's GUID
-	// Href is the item's path on the server when it is made of IDs only
-	// (crmsync's own "crm-<GUID>.vcf", or a calendar app's UUID name);
-	// "" when it could carry a name, and then only HrefHash is kept.
+	// Href is the item's name in its collection when it is made of IDs
+	// only (crmsync's own "crm-<GUID>.vcf", or a calendar app's UUID
+	// name); "" when it could carry a name, and then only HrefHash is
+	// kept.
 	Href     string
 	HrefHash []byte
 	ETag     string

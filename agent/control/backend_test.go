@@ -35,6 +35,7 @@ type recBackend struct {
 	untrack agent.UntrackResult
 	rules   []agent.FolderRule // answered by FolderRules
 	rule    agent.FolderRule   // answered by AddFolderRule
+	sync    agent.SyncReport   // answered by SyncNow
 	err     error              // returned by every method but Status when set
 	block   chan struct{}      // when set, every method but Status waits for it or its context
 	panics  bool               // when set, every method but Status panics
@@ -120,4 +121,11 @@ func (b *recBackend) AddFolderRule(ctx context.Context, folder string, r agent.R
 
 func (b *recBackend) RemoveFolderRule(ctx context.Context, folder string) error {
 	return b.record(ctx, call{Method: "RemoveFolderRule", Folder: folder})
+}
+
+func (b *recBackend) SyncNow(ctx context.Context) (agent.SyncReport, error) {
+	err := b.record(ctx, call{Method: "SyncNow"})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sync, err
 }

@@ -58,6 +58,8 @@ type Backend interface {
 	Status() agent.Status
 	agent.Tracker
 	agent.FolderTracking
+	// SyncNow runs a sync pass of the address book and calendar.
+	SyncNow(ctx context.Context) (agent.SyncReport, error)
 	// SignOut forgets the saved sign-in and stops the connection.
 	SignOut(ctx context.Context) error
 }

@@ -123,7 +123,7 @@ func decodeRequest(line []byte) (request, error) {
 // false for an unknown command.
 func allowedFields(cmd string) (string, bool) {
 	switch cmd {
-	case cmdHello, cmdStatus, cmdSignOut, cmdFolders:
+	case cmdHello, cmdStatus, cmdSignOut, cmdFolders, cmdSync:
 		return "", true
 	case cmdItems:
 		return "limit", true
@@ -147,7 +147,7 @@ func allowedFields(cmd string) (string, bool) {
 func checkFields(req request) error {
 	allowed, ok := allowedFields(req.Cmd)
 	if !ok {
-		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout, folders, addfolder, removefolder", clip(req.Cmd, 40))
+		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout, folders, addfolder, removefolder, sync", clip(req.Cmd, 40))
 	}
 	set := map[string]bool{
 		"key": req.Key != "", "regarding": req.Regarding != nil, "entity": req.Entity != "",
@@ -253,6 +253,8 @@ func (h *handler) dispatch(ctx context.Context, req request) (any, error) {
 		return out, nil
 	case cmdFolders, cmdAddFolder, cmdRemoveFolder:
 		return h.folderCommand(ctx, req)
+	case cmdSync:
+		return h.syncCommand(ctx)
 	}
 	// checkFields has refused every other command already.
 	return nil, badf("unknown command %q", clip(req.Cmd, 40))

@@ -478,6 +478,11 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 			return e.Settings(), err
 		}
 	}
+	if p.Records != nil {
+		if err := checkRecords(*p.Records); err != nil {
+			return e.Settings(), err
+		}
+	}
 	if p.Folders != nil {
 		for _, f := range *p.Folders {
 			if !strings.HasPrefix(f, ".") || strings.ContainsAny(f, "/\\\x00") || f == "." || f == ".." {
@@ -512,6 +517,10 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		if p.AutoTrack != nil {
 			s.AutoTrack = *p.AutoTrack
 		}
+		rerecords := false
+		if p.Records != nil && *p.Records != s.Records {
+			s.Records, rerecords = *p.Records, true
+		}
 		if p.ExcludedAddresses != nil {
 			s.ExcludedAddresses = append([]string(nil), (*p.ExcludedAddresses)...)
 		}
@@ -523,6 +532,10 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		out = s
 		if remail {
 			l.startMail()
+			l.publish(true)
+		}
+		if rerecords {
+			l.startRecords()
 			l.publish(true)
 		}
 	})

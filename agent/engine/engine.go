@@ -22,6 +22,7 @@ import (
 	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
+	"crmsync/agent/records"
 	"crmsync/agent/sched"
 )
 
@@ -112,6 +113,9 @@ type Engine struct {
 	// mailboxID is the user's CRM mailbox (a mailboxOf), learned once.
 	mailboxID atomic.Value
 	hub       hub // the subscribers
+	// syncer keeps records in step with the address book and calendar;
+	// nil when it is not running. Stored by its goroutine (startRecords).
+	syncer atomic.Pointer[records.Syncer]
 }
 
 // view is what the loop publishes for readers on other goroutines. A

@@ -13,6 +13,7 @@ import (
 	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
+	"crmsync/agent/records"
 	"crmsync/agent/track"
 )
 
@@ -52,6 +53,7 @@ type loop struct {
 	sync  syncState
 	mail  mailState
 	rules rulesState
+	recs  recordsState
 	scan  [2]int // the scan progress last published
 	// storeErr says why decisions cannot be saved; "" when they can.
 	storeErr string
@@ -71,6 +73,7 @@ func newLoop(e *Engine, ctx context.Context, g *group, settings agent.Settings) 
 		texts: map[agent.MessageKey]string{},
 		mail:  mailState{failed: make(chan error, 1)},
 		sync:  syncState{done: make(chan syncResult, 1)},
+		recs:  recordsState{passes: make(chan records.Report, 1)},
 	}
 	l.publish(false)
 	return l
@@ -125,6 +128,8 @@ func (l *loop) run() error {
 			l.onSync(r)
 		case err := <-l.mail.failed:
 			l.onMailFailed(err)
+		case rep := <-l.recs.passes:
+			l.onRecordsPass(rep)
 		case <-l.alarms.c:
 			l.onAlarms(l.alarms.fired())
 		}
@@ -266,10 +271,15 @@ func (l *loop) onConn(s conn.Status) {
 	if s.UserID != "" && s.UserID != l.userID {
 		l.userID = s.UserID
 		l.fetchName(s.UserID)
+		l.startRecords()
 	}
 	if l.online {
 		l.e.box.Resume(l.userID)
 		if !wasOnline {
+			l.startRecords()
+			if sy := l.e.syncer.Load(); sy != nil {
+				sy.Trigger()
+			}
 			l.refreshRules()
 			l.redecide()
 			if l.e.o.Store.Rebuilt() && !l.sync.relearned {
@@ -418,6 +428,10 @@ func (l *loop) publish(announce bool) {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "maildir", Title: "Mail account", Text: l.mail.err, Severity: agent.SeverityError})
 	}
 	st.Mail, st.LastSync = l.mail.name, l.sync.last
+	st.Records = l.recs.status
+	if l.recs.err != "" {
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "records", Title: "Address book and calendar", Text: l.recs.err, Severity: agent.SeverityWarning})
+	}
 	if l.storeErr != "" {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "storage", Title: "Data folder", Text: l.storeErr, Severity: agent.SeverityError})
 	}

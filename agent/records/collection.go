@@ -112,7 +112,7 @@ func (s *Syncer) syncCollection(ctx context.Context, pol *Policy, coll dav.Colle
 		}
 		for i := range ls {
 			l := &ls[i]
-			j := &job{sp: specs[k], id: l.CRMID, link: l, href: l.Href, etag: l.ETag}
+			j := &job{sp: specs[k], id: l.CRMID, link: l, href: linkHref(coll.Href, l.Href), etag: l.ETag}
 			hh := hex.EncodeToString(l.HrefHash)
 			links[hh] = j
 			byID[key(k, l.CRMID)] = j

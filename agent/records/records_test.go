@@ -1,6 +1,9 @@
 package records
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -273,4 +276,32 @@ func containsAll(have []string, want ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestCacheHoldsOnlyIDs: after passes that wrote, merged and tracked, the
+// cache file holds none of the records' values, no item names that are
+// not IDs, and not the DAV account's user or collection names.
+func TestCacheHoldsOnlyIDs(t *testing.T) {
+	f := newFixture(t)
+	alice := f.as("alice")
+	sy := alice.syncer()
+	alice.pass(sy)
+	card, ok := alice.find(DefaultAddressBook, dav.AddressBook, localcrm.DemoID("contact", "maria.campbell@contoso.example"))
+	if !ok {
+		t.Fatal("no card")
+	}
+	alice.edit(card, dav.AddressBook, `(?m)^TITLE[^:]*:.*$`, "TITLE:Head of Purchasing")
+	alice.pass(sy)
+	alice.store.Close()
+	var raw []byte
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, _ := os.ReadFile(filepath.Join(alice.dir, "cache.db"+suffix))
+		raw = append(raw, b...)
+	}
+	for _, s := range []string{"Campbell", "Maria", "contoso", "Contoso", "Purchasing", "425 555", "quarterly review",
+		"Fabrikam", "alice", "crm-contacts", "crm-calendar", "CRM contacts", "Seattle", "QBR"} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("the cache file holds %q", s)
+		}
+	}
 }

@@ -79,14 +79,24 @@ func decodeHashes(b []byte) hashes {
 // "crm-<GUID>" and the UUIDs calendar and address book apps choose.
 var idName = regexp.MustCompile(`^(crm-)?[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}(\.vcf|\.ics)?$`)
 
-// keptHref is the path a link keeps: the path itself when its name is an
-// ID, else "" (only the hash is kept, and the path is found again by
-// listing the collection).
+// keptHref is what a link keeps of an item's path: its last segment when
+// that is an ID, else "" (only the hash is kept, and the path is found
+// again by listing the collection). The collection's own path, which
+// holds the user name, is never kept.
 func keptHref(href string) string {
-	if idName.MatchString(path.Base(href)) {
-		return href
+	if name := path.Base(href); idName.MatchString(name) {
+		return name
 	}
 	return ""
+}
+
+// linkHref is the item's path a link points at in coll; "" when only its
+// hash was kept.
+func linkHref(coll, kept string) string {
+	if kept == "" {
+		return ""
+	}
+	return coll + kept
 }
 
 // itemName is the name crmsync gives the item of a record.

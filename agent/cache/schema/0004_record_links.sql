@@ -5,7 +5,7 @@
 CREATE TABLE record_links (
 	kind      INTEGER NOT NULL,  -- 1 contact, 2 appointment, 3 task
 	crm_id    TEXT NOT NULL,     -- the record's GUID
-	href      TEXT NOT NULL,     -- the item's path when it is made of IDs only, else ''
+	href      TEXT NOT NULL,     -- the item's name in its collection when it is made of IDs only, else ''
 	href_hash BLOB NOT NULL,     -- salted hash of the item's path, to match the server's answers
 	etag      TEXT NOT NULL,     -- the item's ETag when last in step
 	version   INTEGER NOT NULL,  -- the record's versionnumber when last in step

@@ -41,7 +41,7 @@ type Server struct {
 
 	conf string
 	port int
-	t    testing.TB // Start's: it outlives the server, so its log does too
+	logf func(format string, args ...any) // where Radicale's log goes: the test's log, or nowhere
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // the running server; nil while stopped
@@ -63,33 +63,52 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Skip(msg)
 		}
 	}
+	s, err := launch(t.TempDir(), t.Logf, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stopping radicale: %v", err)
+		}
+	})
+	return s
+}
+
+// Launch starts a Radicale whose configuration and storage live in dir,
+// for a program that is not a test (the benchmarks). Its log is dropped;
+// the caller stops it with Stop.
+func Launch(dir string, opts ...Option) (*Server, error) {
+	for _, need := range []string{"radicale", "htpasswd"} {
+		if _, err := exec.LookPath(need); err != nil {
+			return nil, fmt.Errorf("davtest: %s is not installed; `make test-deps` installs it", need)
+		}
+	}
+	return launch(dir, func(string, ...any) {}, opts)
+}
+
+func launch(dir string, logf func(string, ...any), opts []Option) (*Server, error) {
 	var c config
 	for _, o := range opts {
 		o(&c)
 	}
-	dir := t.TempDir()
 	port, err := freePort()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	conf, err := writeConfig(dir, c, port)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), Dir: filepath.Join(dir, "storage"), conf: conf, port: port, t: t}
+	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), Dir: filepath.Join(dir, "storage"), conf: conf, port: port, logf: logf}
 	if c.tls {
 		s.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 		s.CAFile = filepath.Join(dir, "cert.pem")
 	}
 	if err := s.start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("stopping radicale: %v", err)
-		}
-	})
-	return s
+	return s, nil
 }
 
 // Account returns user's account on the server: its principal URL
@@ -135,7 +154,7 @@ func (s *Server) ItemFiles(user, collection string) map[string][]byte {
 // the same storage.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	if err := s.start(); err != nil {
@@ -151,7 +170,7 @@ func (s *Server) start() error {
 	if s.cmd != nil {
 		return errors.New("davtest: radicale is already running")
 	}
-	sink := &logSink{logf: s.t.Logf}
+	sink := &logSink{logf: s.logf}
 	cmd := exec.Command("radicale", "--config", s.conf)
 	cmd.Stdout, cmd.Stderr = sink, sink
 	if err := cmd.Start(); err != nil {
@@ -212,8 +231,9 @@ func answers(c *http.Client, url string) error {
 	return nil
 }
 
-// stop ends the server and waits until its process is gone.
-func (s *Server) stop() error {
+// Stop ends the server and waits until its process is gone. Start's
+// servers stop by themselves when the test ends.
+func (s *Server) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stopLocked()
