@@ -10,7 +10,8 @@ import (
 
 // windowStatus is the items window's status line: the connection in
 // words, the mail account watched, the work waiting, the initial scan and
-// the last sync. Some desktops have no tray, so this line alone must tell
+// the last sync, and the address book and calendar when they are kept in
+// step. Some desktops have no tray, so this line alone must tell
 // where things stand.
 func windowStatus(s agent.Status, now time.Time) string {
 	parts := []string{connectionWords(s, now)}
@@ -34,6 +35,9 @@ func windowStatus(s agent.Status, now time.Time) string {
 		parts = append(parts, "not synced yet")
 	} else {
 		parts = append(parts, "last sync "+ago(now.Sub(s.LastSync)))
+	}
+	if s.Records != "" {
+		parts = append(parts, "address book and calendar: "+s.Records)
 	}
 	line := strings.Join(parts, " · ")
 	if n := len(s.Warnings); n > 0 {

@@ -37,6 +37,14 @@ func TestWindowsRender(t *testing.T) {
 			Reason: "the CRM refused the email: the regarding case was closed", Received: now.Add(-30 * time.Hour)},
 	)
 	be.SenderValue = map[agent.MessageKey]*agent.Person{"k1": &maria}
+	be.SettingsValue.Records = agent.RecordSync{DAV: agent.DAVAccount{URL: "https://dav.example.com/alice/", Username: "alice"},
+		Contacts: true, Appointments: true, Tasks: true}
+	be.OverviewValue = demoOverview()
+	be.SyncReportValue = agent.SyncReport{Finished: now.Add(-3 * time.Minute), Kinds: []agent.SyncKind{
+		{Kind: "contacts", Kept: 12, ToItems: agent.SyncCount{Created: 1, Updated: 2}},
+		{Kind: "appointments", Kept: 5, ToCRM: agent.SyncCount{Updated: 1}},
+		{Kind: "tasks", Kept: 2}},
+		Notices: []string{"Ana Silva's mobile phone was changed in the CRM and in your address book; the CRM's value was kept."}}
 	be.RulesValue = twoRules()
 	be.MailReportValue = agent.MailReport{Idle: errors.New("the server does not offer IDLE; new mail will be found by checking every 30 seconds"), Folders: 14, Latency: 86 * time.Millisecond}
 	be.DisclosuresValue = []agent.Disclosure{
@@ -87,6 +95,10 @@ func TestWindowsRender(t *testing.T) {
 	capture(t, "settings-mail", s.w)
 	s.tabs.SelectIndex(tabFolders)
 	capture(t, "settings-folders", s.w)
+	s.tabs.SelectIndex(tabRecords)
+	capture(t, "settings-records", s.w)
+	s.records.scroll.ScrollToBottom()
+	capture(t, "settings-records-overview", s.w)
 
 	u.sent.show()
 	capture(t, "sent", u.sent.w)

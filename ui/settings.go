@@ -39,6 +39,7 @@ type settingsWindow struct {
 
 	mail    *mailSection
 	folders *folderSection
+	records *recordsSection
 
 	scope    *widget.RadioGroup
 	excluded *widget.Entry
@@ -46,7 +47,7 @@ type settingsWindow struct {
 
 	errText *widget.Label
 	save    *widget.Button
-	saveBar *fyne.Container // hidden on the folder tab, where nothing waits for Save
+	saveBar *fyne.Container // hidden on the folder and records tabs, where nothing waits for this Save
 }
 
 // The settings tabs, in order.
@@ -54,6 +55,7 @@ const (
 	tabConnection = iota
 	tabMail
 	tabFolders
+	tabRecords
 	tabTracking
 )
 
@@ -61,6 +63,7 @@ func (s *settingsWindow) build() {
 	s.w = s.u.window("crmsync settings", fyne.NewSize(660, 680))
 	s.mail = newMailSection(s)
 	s.folders = newFolderSection(s)
+	s.records = newRecordsSection(s)
 	s.errText = wrapped()
 	s.errText.Importance = widget.DangerImportance
 	s.save = widget.NewButton("Save", s.send)
@@ -71,14 +74,20 @@ func (s *settingsWindow) build() {
 		container.NewTabItem("Connection", container.NewVScroll(s.connectionTab())),
 		container.NewTabItem("Mail account", s.mail.content()),
 		container.NewTabItem("Folder tracking", s.folders.content()),
+		container.NewTabItem("Address book and calendar", s.records.content()),
 		container.NewTabItem("Tracking", container.NewVScroll(s.trackingTab())),
 	)
 	s.tabs.OnSelected = func(*container.TabItem) {
-		if s.tabs.SelectedIndex() == tabFolders {
+		switch s.tabs.SelectedIndex() {
+		case tabFolders:
 			s.saveBar.Hide()
-		} else {
+		case tabRecords:
+			s.saveBar.Hide() // the tab has its own Save
+			s.records.loadOverview()
+		default:
 			s.saveBar.Show()
 		}
+		s.w.Content().Refresh() // the tab takes the room Save leaves, or gives it back
 	}
 	s.w.SetContent(container.NewBorder(nil, container.NewPadded(s.saveBar), nil, nil, s.tabs))
 }
@@ -118,6 +127,9 @@ func (s *settingsWindow) show() {
 	}
 	s.load(s.u.be.Settings())
 	s.folders.load()
+	if s.tabs.SelectedIndex() == tabRecords {
+		s.records.loadOverview()
+	}
 	s.w.Show()
 	s.w.RequestFocus()
 }
@@ -127,6 +139,7 @@ func (s *settingsWindow) load(st agent.Settings) {
 	s.connected.SetChecked(st.ConnectionEnabled)
 	s.crm.SetText(orDash(st.CRMURL))
 	s.mail.load(st)
+	s.records.load(st)
 	if i := slices.Index(scopeValues, st.AutoTrack); i >= 0 {
 		s.scope.SetSelected(scopeChoices[i])
 	}
