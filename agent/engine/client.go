@@ -120,3 +120,10 @@ func (s *session) UserName(ctx context.Context, id string) (string, error) {
 	}
 	return "", errNoCRM
 }
+
+func (s *session) TrackAppointment(ctx context.Context, a crm.Appointment) (string, error) {
+	if c := s.get(); c != nil {
+		return c.TrackAppointment(ctx, a)
+	}
+	return "", errNoCRM
+}

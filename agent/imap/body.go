@@ -26,7 +26,9 @@ const maxParts = 200
 // part's Content-Type and Content-Transfer-Encoding, a blank line and the
 // part as the server stores it, at most MaxBodyPart bytes of it. The part
 // is the first text/plain one, else the first text/html one; a message
-// without either yields an empty text/plain body. It is meant for
+// without either yields an empty text/plain body. When the message
+// carries a meeting request (a text/calendar part), the text and the
+// request come together as a multipart/mixed message. It is meant for
 // messages being tracked only: nothing of a body is fetched otherwise.
 // Fetches are BODY.PEEK on a read-only mailbox, so \Seen is never set.
 func (s *Source) Body(k agent.MessageKey) (io.ReadCloser, error) {
@@ -68,13 +70,20 @@ func (s *Source) fetchBody(m msg) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the server no longer has UID %d", maildir.ErrGone, m.uid)
 	}
 	path, part := textPart(bs)
-	if part == nil {
+	calPath, cal := calendarPart(bs)
+	if part == nil && cal == nil {
 		return []byte("Content-Type: text/plain; charset=utf-8\r\n\r\n"), nil
 	}
-	section := &goimap.FetchItemBodySection{Part: path, Peek: true, Partial: &goimap.SectionPartial{Offset: 0, Size: MaxBodyPart}}
-	cmd := ss.c.Fetch(goimap.UIDSetNum(m.uid), &goimap.FetchOptions{UID: true, BodySection: []*goimap.FetchItemBodySection{section}})
+	var sections []*goimap.FetchItemBodySection
+	if part != nil {
+		sections = append(sections, &goimap.FetchItemBodySection{Part: path, Peek: true, Partial: &goimap.SectionPartial{Offset: 0, Size: MaxBodyPart}})
+	}
+	if cal != nil {
+		sections = append(sections, &goimap.FetchItemBodySection{Part: calPath, Peek: true, Partial: &goimap.SectionPartial{Offset: 0, Size: MaxBodyPart}})
+	}
+	cmd := ss.c.Fetch(goimap.UIDSetNum(m.uid), &goimap.FetchOptions{UID: true, BodySection: sections})
+	got := map[string][]byte{} // by part number
 	var (
-		body  []byte
 		found bool
 		rerr  error
 	)
@@ -93,11 +102,16 @@ func (s *Source) fetchBody(m msg) ([]byte, error) {
 			case imapclient.FetchItemDataUID:
 				uid = it.UID
 			case imapclient.FetchItemDataBodySection:
-				if uid == m.uid && it.Literal != nil {
-					body, rerr = io.ReadAll(io.LimitReader(it.Literal, MaxBodyPart+1))
-					found = true
-				} else if uid == m.uid {
-					found = true
+				if uid != m.uid {
+					continue
+				}
+				found = true
+				if it.Literal != nil {
+					b, err := io.ReadAll(io.LimitReader(it.Literal, MaxBodyPart+1))
+					if err != nil {
+						rerr = err
+					}
+					got[partKey(it.Section.Part)] = b
 				}
 			}
 		}
@@ -111,23 +125,94 @@ func (s *Source) fetchBody(m msg) ([]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("%w: the server no longer has UID %d", maildir.ErrGone, m.uid)
 	}
+	var text, calendar []byte
+	if part != nil {
+		text = clipAtLine(got[partKey(path)])
+	}
+	if cal != nil {
+		calendar = got[partKey(calPath)]
+		if len(calendar) > MaxBodyPart {
+			calendar = nil // a cut meeting request is no meeting request
+		}
+	}
+	var b bytes.Buffer
+	b.Grow(len(text) + len(calendar) + 256)
+	if calendar == nil {
+		writePart(&b, part, text)
+		return b.Bytes(), nil
+	}
+	// The text and the meeting request, as a message that holds both.
+	const boundary = "crmsync-part-boundary-7d1f0e"
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n")
+	if part != nil {
+		b.WriteString("--" + boundary + "\r\n")
+		writePart(&b, part, text)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + boundary + "\r\n")
+	writePart(&b, cal, calendar)
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes(), nil
+}
+
+// partKey names a part number as a map key.
+func partKey(p []int) string { return fmt.Sprint(p) }
+
+// clipAtLine cuts a part read to MaxBodyPart at its last line break, so
+// that a base64 or quoted-printable text decodes cleanly up to the cut.
+func clipAtLine(body []byte) []byte {
 	if len(body) >= MaxBodyPart {
-		// Cut at the last line break, so that a base64 or
-		// quoted-printable text decodes cleanly up to the cut.
 		body = body[:MaxBodyPart]
 		if i := bytes.LastIndexByte(body, '\n'); i > 0 {
 			body = body[:i+1]
 		}
 	}
-	var b bytes.Buffer
-	b.Grow(len(body) + 128)
+	return body
+}
+
+// writePart writes one part: its Content-Type and Content-Transfer-
+// Encoding, a blank line and the part as the server stores it.
+func writePart(b *bytes.Buffer, part *goimap.BodyStructureSinglePart, body []byte) {
 	b.WriteString("Content-Type: " + contentType(part) + "\r\n")
 	if cte := transferEncoding(part.Encoding); cte != "" {
 		b.WriteString("Content-Transfer-Encoding: " + cte + "\r\n")
 	}
 	b.WriteString("\r\n")
 	b.Write(body)
-	return b.Bytes(), nil
+}
+
+// calendarPart returns the IMAP part number and structure of the first
+// text/calendar (or application/ics) part: a meeting request, which is
+// tracked with its message.
+func calendarPart(bs goimap.BodyStructure) ([]int, *goimap.BodyStructureSinglePart) {
+	var (
+		found *goimap.BodyStructureSinglePart
+		at    []int
+		seen  int
+	)
+	var visit func(bs goimap.BodyStructure, path []int)
+	visit = func(bs goimap.BodyStructure, path []int) {
+		seen++
+		if found != nil || seen > maxParts {
+			return
+		}
+		switch p := bs.(type) {
+		case *goimap.BodyStructureSinglePart:
+			if mt := p.MediaType(); mt == "text/calendar" || mt == "application/ics" {
+				found, at = p, path
+			}
+		case *goimap.BodyStructureMultiPart:
+			for i, c := range p.Children {
+				visit(c, append(path[:len(path):len(path)], i+1))
+			}
+		}
+	}
+	if _, single := bs.(*goimap.BodyStructureSinglePart); single {
+		visit(bs, []int{1})
+	} else {
+		visit(bs, nil)
+	}
+	return at, found
 }
 
 // fetchErr wraps a failed fetch: a refusal is the server's answer, any

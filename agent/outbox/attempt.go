@@ -18,6 +18,9 @@ type report struct {
 	text string            // what happened, when the row's state does not say it
 	sent []agent.FieldSize // what a track uploaded
 	env  *maildir.Envelope // the headers a track read, so nobody reads them again to show the outcome
+	// invite is the meeting request a tracked message carries; it is
+	// tracked as an appointment with the message. Memory only.
+	invite []byte
 }
 
 // attempt performs a against the CRM and returns the message row to store.
@@ -159,6 +162,18 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 				}
 			}
 		}
+		if inv := at.rep.invite; inv != nil {
+			// The meeting goes with its message: until it is in the CRM
+			// the track is not done, and the next attempt (which finds
+			// the message's copy) tries it again.
+			text, err := w.trackInvitation(ctx, inv, user, at.m.Regarding)
+			if err != nil {
+				at.err = err
+				continue
+			}
+			at.rep.text = strings.TrimSpace(at.rep.text + " " + text)
+			at.rep.sent = append(at.rep.sent, agent.FieldSize{Name: "Meeting request", Bytes: len(inv)})
+		}
 	}
 	return res
 }
@@ -183,21 +198,21 @@ func (w *Worker) prepare(a cache.Action, m cache.Message) (crm.Email, report, er
 	if err != nil {
 		return crm.Email{}, report{text: "The message could not be read: " + err.Error()}, err
 	}
-	body, truncated, err := w.readBody(a.Key)
+	body, err := w.readBody(a.Key)
 	if errors.Is(err, maildir.ErrGone) {
 		return crm.Email{}, gone, errGone
 	}
 	if err != nil {
 		return crm.Email{}, report{text: "The message could not be read: " + err.Error()}, err
 	}
-	if truncated {
+	if body.Truncated {
 		w.o.Logger.Info("outbox: body cut to the size limit", "key", string(a.Key))
 	}
 	e := crm.Email{
 		ID:         idemGUID(a.IdemKey),
 		MessageID:  BracketID(env.MessageID),
 		Subject:    env.Subject,
-		Body:       body,
+		Body:       body.Text,
 		Outgoing:   w.o.Outgoing(w.folder(a.Key)),
 		From:       crm.Party{Address: env.From.Addr},
 		Regarding:  a.Regarding,
@@ -212,7 +227,7 @@ func (w *Worker) prepare(a cache.Action, m cache.Message) (crm.Email, report, er
 	for _, x := range env.Cc {
 		e.Cc = append(e.Cc, crm.Party{Address: x.Addr})
 	}
-	return e, report{env: &env}, nil
+	return e, report{env: &env, invite: body.Invitation}, nil
 }
 
 // folder is the name of the folder k is in now; "" when it is gone (the
@@ -242,19 +257,19 @@ func sentFields(e crm.Email) []agent.FieldSize {
 	}
 }
 
-func (w *Worker) readBody(k agent.MessageKey) (string, bool, error) {
+func (w *Worker) readBody(k agent.MessageKey) (Body, error) {
 	rc, err := w.o.Mail.Body(k)
 	if err != nil {
-		return "", false, err
+		return Body{}, err
 	}
 	defer rc.Close()
-	text, truncated, err := BodyText(rc)
+	b, err := ReadBody(rc)
 	if err != nil {
 		// A message whose body cannot be parsed is still worth tracking
 		// with its headers; say so in the description.
-		return "(the body of this message could not be read)", false, nil
+		return Body{Text: "(the body of this message could not be read)"}, nil
 	}
-	return text, truncated, nil
+	return b, nil
 }
 
 // untrack deletes the CRM copy only when the signed-in user owns it; a

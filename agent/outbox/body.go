@@ -28,20 +28,33 @@ const maxParts = 200
 // mimetext.HTMLText. Charsets are decoded by mimetext.Decode, as the header
 // parser decodes them. It is called only for a message being tracked.
 func BodyText(r io.Reader) (text string, truncated bool, err error) {
+	b, err := ReadBody(r)
+	return b.Text, b.Truncated, err
+}
+
+// Body is what tracking reads of a message's body.
+type Body struct {
+	Text      string // as BodyText returns it
+	Truncated bool
+	// Invitation is the iCalendar text of a meeting request the message
+	// carries (a text/calendar part with METHOD:REQUEST); nil when none.
+	Invitation []byte
+}
+
+// ReadBody reads a whole message's text, as BodyText does, and the
+// meeting request it carries, if any.
+func ReadBody(r io.Reader) (Body, error) {
 	msg, err := mail.ReadMessage(bufio.NewReader(r))
 	if err != nil {
-		return "", false, fmt.Errorf("outbox: read message: %w", err)
+		return Body{}, fmt.Errorf("outbox: read message: %w", err)
 	}
-	parts := 0
-	plain, htmlText, err := walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body, &parts)
-	if err != nil {
-		return "", false, err
-	}
-	text, truncated = plain.text, plain.cut
-	if text == "" && htmlText.text != "" {
+	w := walker{}
+	w.walk(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	text, truncated := w.plain.text, w.plain.cut
+	if text == "" && w.html.text != "" {
 		var cut bool
-		text, cut = mimetext.HTMLText(htmlText.text, MaxBodyText)
-		truncated = cut || htmlText.cut
+		text, cut = mimetext.HTMLText(w.html.text, MaxBodyText)
+		truncated = cut || w.html.cut
 	}
 	text = dropControls(text)
 	if len(text) > MaxBodyText {
@@ -52,9 +65,9 @@ func BodyText(r io.Reader) (text string, truncated bool, err error) {
 		text, truncated = text[:cut], true
 	}
 	if truncated {
-		return text + "\n[…]", true, nil
+		text += "\n[…]"
 	}
-	return text, false, nil
+	return Body{Text: text, Truncated: truncated, Invitation: w.invite}, nil
 }
 
 // part is the decoded text of one MIME part.
@@ -73,11 +86,25 @@ func readLimit(mediaType string) int64 {
 	return MaxBodyText + utf8.UTFMax
 }
 
-// walk returns the first text/plain and text/html content under one part.
-func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText part, err error) {
-	*parts++
-	if *parts > maxParts {
-		return part{}, part{}, nil
+// maxInvitation bounds the iCalendar text of a meeting request read.
+const maxInvitation = 1 << 20
+
+// walker finds, in one walk of a message, the first text/plain part, the
+// first text/html part and the first meeting request.
+type walker struct {
+	parts       int
+	plain, html part
+	invite      []byte
+}
+
+// done reports whether nothing more is to be found.
+func (w *walker) done() bool { return w.plain.text != "" && w.invite != nil }
+
+// walk looks at one part and, for a multipart, at its parts in order.
+func (w *walker) walk(ctype, cte string, body io.Reader) {
+	w.parts++
+	if w.parts > maxParts {
+		return
 	}
 	mt, params, perr := mime.ParseMediaType(ctype)
 	if perr != nil || ctype == "" {
@@ -87,31 +114,24 @@ func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText part, 
 	case strings.HasPrefix(mt, "multipart/"):
 		boundary := params["boundary"]
 		if boundary == "" {
-			return part{}, part{}, nil
+			return
 		}
 		mr := multipart.NewReader(body, boundary)
-		for {
+		for !w.done() {
 			p, err := mr.NextRawPart()
 			if err != nil {
-				// A broken multipart still yields what was read so far.
-				return plain, htmlText, nil
+				return // a broken multipart still yields what was read so far
 			}
-			pl, ht, _ := walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, parts)
-			if plain.text == "" {
-				plain = pl
-			}
-			if htmlText.text == "" {
-				htmlText = ht
-			}
-			if plain.text != "" {
-				return plain, htmlText, nil
-			}
+			w.walk(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
 		}
 	case mt == "text/plain" || mt == "text/html":
+		if w.plain.text != "" || (mt == "text/html" && w.html.text != "") {
+			return // the text is found; an HTML copy of it is not needed
+		}
 		limit := readLimit(mt)
 		raw, err := io.ReadAll(io.LimitReader(decodeTransfer(cte, body), limit+1))
 		if err != nil && len(raw) == 0 {
-			return part{}, part{}, nil
+			return
 		}
 		cut := int64(len(raw)) > limit
 		if cut {
@@ -119,11 +139,31 @@ func walk(ctype, cte string, body io.Reader, parts *int) (plain, htmlText part, 
 		}
 		p := part{text: mimetext.Decode(params["charset"], raw), cut: cut}
 		if mt == "text/plain" {
-			return p, part{}, nil
+			w.plain = p
+		} else {
+			w.html = p
 		}
-		return part{}, p, nil
+	case (mt == "text/calendar" || mt == "application/ics") && w.invite == nil:
+		raw, err := io.ReadAll(io.LimitReader(decodeTransfer(cte, body), maxInvitation+1))
+		if (err != nil && len(raw) == 0) || len(raw) > maxInvitation {
+			return
+		}
+		if strings.EqualFold(params["method"], "REQUEST") || isRequest(raw) {
+			w.invite = raw
+		}
 	}
-	return part{}, part{}, nil
+}
+
+// isRequest reports whether iCalendar text is a meeting request: its
+// METHOD property, at the start of a line, is REQUEST.
+func isRequest(ics []byte) bool {
+	for _, line := range strings.Split(string(ics), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "METHOD") {
+			return strings.EqualFold(strings.TrimSpace(value), "REQUEST")
+		}
+	}
+	return false
 }
 
 // dropControls removes control characters other than tab and line breaks:

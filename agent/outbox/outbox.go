@@ -50,6 +50,7 @@ type CRM interface {
 	ClearRegarding(ctx context.Context, id crm.ActivityID, current string) error
 	DeleteActivityIf(ctx context.Context, id crm.ActivityID, etag string) error
 	UserName(ctx context.Context, userID string) (string, error)
+	TrackAppointment(ctx context.Context, a crm.Appointment) (string, error)
 }
 
 // Outcome is what became of one attempt at an action.

@@ -3,14 +3,12 @@ package records
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"path"
 	"regexp"
 	"sort"
-	"strings"
 
 	"crmsync/agent/cache"
+	"crmsync/agent/crm"
 	"crmsync/agent/item"
 )
 
@@ -109,11 +107,5 @@ func itemUID(crmID string) string { return "crm-" + crmID }
 // recordID derives the GUID of a record created from an item, from the
 // user and the item's UID: a retry after a crash asks for the same GUID,
 // which the CRM refuses as a duplicate instead of making a second record.
-func recordID(userID, uid string) string {
-	sum := sha256.Sum256([]byte("crmsync record\x00" + strings.ToLower(userID) + "\x00" + uid))
-	b := sum[:16]
-	b[6] = b[6]&0x0f | 0x50 // version 5 layout: name-based
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+// A meeting tracked from an invitation by mail gets the same GUID.
+func recordID(userID, uid string) string { return crm.DerivedID(userID, uid) }
