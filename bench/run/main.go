@@ -86,6 +86,7 @@ func main() {
 		{"requests per message", h.requestsPerMessage},
 		{"throttled backlog", h.throttledBacklog},
 		{"agent fleet", h.fleet},
+		{"records sync", h.recordsSync},
 		{"window memory", h.gui},
 	}
 	failed := false
