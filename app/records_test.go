@@ -36,6 +36,10 @@ func TestAgentKeepsRecordsInStep(t *testing.T) {
 	waitFor(t, "the address book filled", func() bool {
 		return len(davSrv.ItemFiles("alice", "crm-contacts")) > 0 && len(davSrv.ItemFiles("alice", "crm-calendar")) > 0
 	})
+	waitFor(t, "the status to say the address book is in step", func() bool {
+		_, out, _ := run(t, "status", "--data", data)
+		return strings.Contains(out, "Address book and calendar:") && strings.Contains(out, "in step at")
+	})
 	code, out, errs := run(t, "sync", "--data", data)
 	if code != ExitOK {
 		t.Fatalf("sync: %d %q %q", code, out, errs)

@@ -39,6 +39,9 @@ func FormatStatus(w io.Writer, s agent.Status) error {
 	if s.ScanTotal > 0 {
 		line("Scan", fmt.Sprintf("%d of %d messages", s.ScanDone, s.ScanTotal))
 	}
+	if s.Records != "" {
+		line("Address book and calendar", clean(s.Records, 200))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("control: format status: %w", err)
 	}

@@ -81,6 +81,7 @@ type wireStatus struct {
 	Warnings    []wireWarning `json:"warnings,omitempty"`
 	ScanDone    int           `json:"scan_done,omitempty"`
 	ScanTotal   int           `json:"scan_total,omitempty"`
+	Records     string        `json:"records,omitempty"`
 }
 
 type wireItem struct {
@@ -178,7 +179,7 @@ func refFromWire(r *wireRef) *agent.RecordRef {
 func statusToWire(s agent.Status) wireStatus {
 	w := wireStatus{
 		State: s.State.String(), Since: s.Since, LastSuccess: s.LastSuccess, NextRetry: s.NextRetry,
-		User: s.User, Pending: s.Pending, ScanDone: s.ScanDone, ScanTotal: s.ScanTotal,
+		User: s.User, Pending: s.Pending, ScanDone: s.ScanDone, ScanTotal: s.ScanTotal, Records: s.Records,
 	}
 	for _, x := range s.Warnings {
 		w.Warnings = append(w.Warnings, wireWarning{Code: x.Code, Title: x.Title, Text: x.Text, Severity: severityName(x.Severity)})
@@ -189,7 +190,7 @@ func statusToWire(s agent.Status) wireStatus {
 func statusFromWire(w wireStatus) agent.Status {
 	s := agent.Status{
 		State: parseState(w.State), Since: w.Since, LastSuccess: w.LastSuccess, NextRetry: w.NextRetry,
-		User: w.User, Pending: w.Pending, ScanDone: w.ScanDone, ScanTotal: w.ScanTotal,
+		User: w.User, Pending: w.Pending, ScanDone: w.ScanDone, ScanTotal: w.ScanTotal, Records: w.Records,
 	}
 	for _, x := range w.Warnings {
 		s.Warnings = append(s.Warnings, agent.Warning{Code: x.Code, Title: x.Title, Text: x.Text, Severity: parseSeverity(x.Severity)})
