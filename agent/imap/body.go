@@ -69,8 +69,8 @@ func (s *Source) fetchBody(m msg) ([]byte, error) {
 	if bs == nil {
 		return nil, fmt.Errorf("%w: the server no longer has UID %d", maildir.ErrGone, m.uid)
 	}
-	path, part := textPart(bs)
-	calPath, cal := calendarPart(bs)
+	parts := findParts(bs)
+	path, part, calPath, cal := parts.textPath, parts.text, parts.calPath, parts.cal
 	if part == nil && cal == nil {
 		return []byte("Content-Type: text/plain; charset=utf-8\r\n\r\n"), nil
 	}
@@ -181,28 +181,49 @@ func writePart(b *bytes.Buffer, part *goimap.BodyStructureSinglePart, body []byt
 	b.Write(body)
 }
 
-// calendarPart returns the IMAP part number and structure of the first
-// text/calendar (or application/ics) part: a meeting request, which is
-// tracked with its message.
-func calendarPart(bs goimap.BodyStructure) ([]int, *goimap.BodyStructureSinglePart) {
+// bodyParts holds the parts of a message the outbox reads: its text and
+// its meeting request, each with its IMAP part number.
+type bodyParts struct {
+	textPath, calPath []int
+	text, cal         *goimap.BodyStructureSinglePart
+}
+
+// findParts walks a message's structure depth-first, as the outbox walks
+// a whole message, for the first text/plain part (else the first
+// text/html one) and the first text/calendar or application/ics part.
+// Attached messages (message/rfc822) are not entered, as the outbox does
+// not enter them.
+func findParts(bs goimap.BodyStructure) bodyParts {
 	var (
-		found *goimap.BodyStructureSinglePart
-		at    []int
-		seen  int
+		p                   bodyParts
+		plain, html         *goimap.BodyStructureSinglePart
+		plainPath, htmlPath []int
+		seen                int
 	)
 	var visit func(bs goimap.BodyStructure, path []int)
 	visit = func(bs goimap.BodyStructure, path []int) {
 		seen++
-		if found != nil || seen > maxParts {
+		if (plain != nil && p.cal != nil) || seen > maxParts {
 			return
 		}
-		switch p := bs.(type) {
+		switch x := bs.(type) {
 		case *goimap.BodyStructureSinglePart:
-			if mt := p.MediaType(); mt == "text/calendar" || mt == "application/ics" {
-				found, at = p, path
+			switch x.MediaType() {
+			case "text/plain":
+				if plain == nil {
+					plain, plainPath = x, path
+				}
+			case "text/html":
+				if html == nil {
+					html, htmlPath = x, path
+				}
+			case "text/calendar", "application/ics":
+				if p.cal == nil {
+					p.cal, p.calPath = x, path
+				}
 			}
 		case *goimap.BodyStructureMultiPart:
-			for i, c := range p.Children {
+			for i, c := range x.Children {
 				visit(c, append(path[:len(path):len(path)], i+1))
 			}
 		}
@@ -212,7 +233,11 @@ func calendarPart(bs goimap.BodyStructure) ([]int, *goimap.BodyStructureSinglePa
 	} else {
 		visit(bs, nil)
 	}
-	return at, found
+	p.text, p.textPath = plain, plainPath
+	if plain == nil {
+		p.text, p.textPath = html, htmlPath
+	}
+	return p
 }
 
 // fetchErr wraps a failed fetch: a refusal is the server's answer, any
@@ -222,49 +247,6 @@ func fetchErr(what string, err error) error {
 		return fmt.Errorf("%s: %s", what, logErr(err))
 	}
 	return offlineError{err}
-}
-
-// textPart returns the IMAP part number and structure of the first
-// text/plain part in depth-first order, else of the first text/html
-// part, as the outbox picks them from a whole message. Attached messages
-// (message/rfc822) are not entered, as the outbox does not enter them.
-func textPart(bs goimap.BodyStructure) ([]int, *goimap.BodyStructureSinglePart) {
-	var (
-		plain, html         *goimap.BodyStructureSinglePart
-		plainPath, htmlPath []int
-		seen                int
-	)
-	var visit func(bs goimap.BodyStructure, path []int)
-	visit = func(bs goimap.BodyStructure, path []int) {
-		seen++
-		if plain != nil || seen > maxParts {
-			return
-		}
-		switch p := bs.(type) {
-		case *goimap.BodyStructureSinglePart:
-			switch p.MediaType() {
-			case "text/plain":
-				plain, plainPath = p, path
-			case "text/html":
-				if html == nil {
-					html, htmlPath = p, path
-				}
-			}
-		case *goimap.BodyStructureMultiPart:
-			for i, c := range p.Children {
-				visit(c, append(path[:len(path):len(path)], i+1))
-			}
-		}
-	}
-	if _, single := bs.(*goimap.BodyStructureSinglePart); single {
-		visit(bs, []int{1})
-	} else {
-		visit(bs, nil)
-	}
-	if plain != nil {
-		return plainPath, plain
-	}
-	return htmlPath, html
 }
 
 // contentType is the part's media type with its charset, the only

@@ -192,10 +192,18 @@ func TestTextPart(t *testing.T) {
 		{"no text", multi("mixed", other), nil, ""},
 	}
 	for _, c := range cases {
-		path, part := textPart(c.bs)
+		p := findParts(c.bs)
+		path, part := p.textPath, p.text
 		if !reflect.DeepEqual(path, c.path) || (part == nil) != (c.mt == "") || (part != nil && part.MediaType() != c.mt) {
-			t.Errorf("%s: textPart = %v %v; want %v %s", c.name, path, part, c.path, c.mt)
+			t.Errorf("%s: text part = %v %v; want %v %s", c.name, path, part, c.path, c.mt)
 		}
+		if p.cal != nil {
+			t.Errorf("%s: a meeting request found where there is none", c.name)
+		}
+	}
+	invite := multi("mixed", multi("alternative", text("plain"), &goimap.BodyStructureSinglePart{Type: "text", Subtype: "calendar"}), other)
+	if p := findParts(invite); !reflect.DeepEqual(p.calPath, []int{1, 2}) || !reflect.DeepEqual(p.textPath, []int{1, 1}) {
+		t.Errorf("invitation: text at %v, meeting request at %v; want [1 1] and [1 2]", p.textPath, p.calPath)
 	}
 	if ct := contentType(text("plain")); ct != "text/plain; charset=iso-8859-1" {
 		t.Errorf("contentType = %q", ct)

@@ -1,20 +1,13 @@
 package davtest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"crmsync/agent/internal/testserver"
 )
 
 // The users every server has, with their passwords.
@@ -56,7 +49,7 @@ func writeConfig(dir string, c config, port int) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nhosts = 127.0.0.1:%d\n", port)
 	if c.tls {
-		if err := writeCert(dir); err != nil {
+		if err := testserver.WriteCert(dir, "crmsync test DAV server"); err != nil {
 			return "", err
 		}
 		fmt.Fprintf(&b, "ssl = True\ncertificate = %s\nkey = %s\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
@@ -73,44 +66,4 @@ func writeConfig(dir string, c config, port int) (string, error) {
 		return "", fmt.Errorf("davtest: %w", err)
 	}
 	return path, nil
-}
-
-// writeCert writes a self-signed certificate for localhost and 127.0.0.1
-// (cert.pem, which doubles as the CA file clients trust) and its key.
-func writeCert(dir string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("davtest: key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return fmt.Errorf("davtest: serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "crmsync test DAV server"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("davtest: certificate: %w", err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("davtest: key: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return fmt.Errorf("davtest: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return fmt.Errorf("davtest: %w", err)
-	}
-	return nil
 }

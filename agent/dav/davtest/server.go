@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"crmsync/agent/dav"
+	"crmsync/agent/internal/testserver"
 )
 
 // RequireEnv, when set to anything, makes a machine without Radicale
@@ -92,7 +92,7 @@ func launch(dir string, logf func(string, ...any), opts []Option) (*Server, erro
 	for _, o := range opts {
 		o(&c)
 	}
-	port, err := freePort()
+	port, err := testserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -257,16 +257,6 @@ func (s *Server) stopLocked() error {
 		<-done
 	}
 	return nil
-}
-
-// freePort returns a loopback port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("davtest: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WriteItemFiles puts items straight into Radicale's storage, file name

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"crmsync/agent"
+	"crmsync/agent/internal/testserver"
 )
 
 // Binary is where Debian's dovecot-imapd installs the server.
@@ -62,11 +63,11 @@ func Launch(dir string, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, cfg: c}
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = testserver.FreePort(); err != nil {
 		return nil, err
 	}
 	if !c.noTLS {
-		if s.tlsPort, err = freePort(); err != nil {
+		if s.tlsPort, err = testserver.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -290,14 +291,4 @@ func portBusy(port int) bool {
 	}
 	c.Close()
 	return true
-}
-
-// freePort returns a loopback port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("imaptest: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
