@@ -39,7 +39,7 @@ func (a Account) Display() string {
 // its "@" or spell it %40. http:// is accepted only for a server on this
 // computer, where the password crosses no network.
 func ParseURL(s string) (Account, error) {
-	u, err := url.Parse(escapeUserAt(strings.TrimSpace(s)))
+	u, err := url.Parse(transport.EscapeUserAt(strings.TrimSpace(s)))
 	if err != nil {
 		return Account{}, fmt.Errorf("dav: %q is not an address; write it as https://USER@HOST/PATH/", s)
 	}
@@ -98,22 +98,4 @@ func checkURL(s string) error {
 		}
 	}
 	return nil
-}
-
-// escapeUserAt writes every "@" of the user part but the last as %40, so
-// that https://alice@example.com@HOST/ parses with the address as the user.
-func escapeUserAt(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s
-	}
-	auth, path := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth, path = rest[:i], rest[i:]
-	}
-	last := strings.LastIndex(auth, "@")
-	if last < 0 {
-		return s
-	}
-	return scheme + "://" + strings.ReplaceAll(auth[:last], "@", "%40") + auth[last:] + path
 }

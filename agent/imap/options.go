@@ -150,7 +150,7 @@ func tlsConfig(a agent.IMAPAccount) (*tls.Config, error) {
 // else a server without STARTTLS is refused. SecurityNone is therefore
 // never the result of parsing; it is for accounts built in code.
 func ParseURL(s string) (agent.IMAPAccount, error) {
-	u, err := url.Parse(escapeUserAt(strings.TrimSpace(s)))
+	u, err := url.Parse(transport.EscapeUserAt(strings.TrimSpace(s)))
 	if err != nil {
 		return agent.IMAPAccount{}, fmt.Errorf("imap: %q is not an address: %w", s, err)
 	}
@@ -186,22 +186,4 @@ func ParseURL(s string) (agent.IMAPAccount, error) {
 		a.Port = n
 	}
 	return a, nil
-}
-
-// escapeUserAt writes every "@" of the user part but the last as %40, so
-// that imaps://alice@example.com@HOST parses with the address as the user.
-func escapeUserAt(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s
-	}
-	auth, path := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth, path = rest[:i], rest[i:]
-	}
-	last := strings.LastIndex(auth, "@")
-	if last < 0 {
-		return s
-	}
-	return scheme + "://" + strings.ReplaceAll(auth[:last], "@", "%40") + auth[last:] + path
 }

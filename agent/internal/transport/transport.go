@@ -46,3 +46,22 @@ func Roots(caFile string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// EscapeUserAt writes every "@" of an account URL's user part but the
+// last as %40, so that scheme://alice@example.com@HOST/ parses with the
+// address as the user, as people write it.
+func EscapeUserAt(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	auth, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth, path = rest[:i], rest[i:]
+	}
+	last := strings.LastIndex(auth, "@")
+	if last < 0 {
+		return s
+	}
+	return scheme + "://" + strings.ReplaceAll(auth[:last], "@", "%40") + auth[last:] + path
+}
