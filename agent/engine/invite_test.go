@@ -13,6 +13,7 @@ import (
 	"crmsync/agent"
 	"crmsync/agent/crm"
 	"crmsync/agent/crm/localcrm"
+	"crmsync/agent/dav/davtest"
 )
 
 // invitation is a meeting request as Outlook sends one: a text part, an
@@ -124,4 +125,41 @@ func encodeBase64Lines(s string) string {
 	}
 	b.WriteString(enc)
 	return b.String()
+}
+
+// TestInvitationReachesCalendarAtOnce: with the address book and calendar
+// kept in step, a meeting request tracked by mail is in the calendar
+// within seconds, not at the next pass two minutes later.
+func TestInvitationReachesCalendarAtOnce(t *testing.T) {
+	h := newHarness(t)
+	dav := davtest.Start(t)
+	acct := dav.Account(davtest.UserAlice)
+	rs := agent.RecordSync{DAV: agent.DAVAccount{URL: acct.URL, Username: acct.Username}, Appointments: true}
+	h.passwords[rs.DAV.Display()] = dav.Password(davtest.UserAlice)
+	h.settings.Update(func(s *agent.Settings) { s.Records = rs })
+	e := h.start()
+	h.signIn(e, "alice@demo.local", "demo-alice")
+	waitFor(t, "the first pass", func() bool { return strings.Contains(e.Status().Records, "in step at") })
+	before := len(dav.ItemFiles(davtest.UserAlice, "crm-calendar"))
+
+	const uid = "040000008200E00074C5B7101A82E00800000000invite-2"
+	msg := invitation("Maria Campbell <maria.campbell@contoso.example>", uid, "invite-2@contoso.example", time.Now().Add(72*time.Hour).Truncate(time.Hour))
+	tmp := filepath.Join(h.mdir, "tmp", string(k(901)))
+	if err := os.WriteFile(tmp, []byte(msg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.mdir, "new", string(k(901)))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the meeting in the calendar", func() bool {
+		for _, b := range dav.ItemFiles(davtest.UserAlice, "crm-calendar") {
+			if strings.Contains(string(b), "Delivery schedule review") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(dav.ItemFiles(davtest.UserAlice, "crm-calendar")); n != before+1 {
+		t.Fatalf("the calendar holds %d items, want %d", n, before+1)
+	}
 }

@@ -360,6 +360,13 @@ func (l *loop) onOutcome(o outbox.Outcome) {
 		d := agent.Disclosure{Key: o.Action.Key, Purpose: "tracked message", Fields: o.Sent}
 		for _, f := range o.Sent {
 			d.BodySent = d.BodySent || f.Name == "Body"
+			if f.Name == outbox.FieldMeetingRequest {
+				// The meeting is in the CRM now: bring it into the
+				// calendar at once rather than at the next pass.
+				if sy := l.e.syncer.Load(); sy != nil {
+					sy.Trigger()
+				}
+			}
 		}
 		if !d.BodySent {
 			d.Purpose = "linked to the copy in the CRM"

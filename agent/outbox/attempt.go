@@ -172,7 +172,7 @@ func (w *Worker) tracks(ctx context.Context, acts []cache.Action, user string) [
 				continue
 			}
 			at.rep.text = strings.TrimSpace(at.rep.text + " " + text)
-			at.rep.sent = append(at.rep.sent, agent.FieldSize{Name: "Meeting request", Bytes: len(inv)})
+			at.rep.sent = append(at.rep.sent, agent.FieldSize{Name: FieldMeetingRequest, Bytes: len(inv)})
 		}
 	}
 	return res

@@ -10,6 +10,10 @@ import (
 	"crmsync/agent/item"
 )
 
+// FieldMeetingRequest names, among the fields a track uploaded, the
+// meeting request tracked with its message as an appointment.
+const FieldMeetingRequest = "Meeting request"
+
 // trackInvitation records the meeting request a tracked message carries
 // as an appointment, regarding the message's record. Its ID derives from
 // the user and the meeting's UID, so tracking the message again (a retry,
