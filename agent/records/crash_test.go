@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"crmsync/agent/crm/localcrm"
 	"crmsync/agent/dav"
 	"crmsync/agent/item"
 )
@@ -169,5 +170,49 @@ func TestCutAtEveryWriteLosesAndDoublesNothing(t *testing.T) {
 		if cut > 40 {
 			t.Fatal("the pass never finished")
 		}
+	}
+}
+
+// noSyncDAV is a server without sync-collection (no DAV:sync-token), as
+// some CardDAV servers are: Radicale has it, so the test hides it. A test
+// double for a server this machine does not have.
+type noSyncDAV struct{ *dav.Client }
+
+func (d noSyncDAV) Stat(ctx context.Context, coll string) (dav.Collection, error) {
+	c, err := d.Client.Stat(ctx, coll)
+	c.SyncToken = ""
+	return c, err
+}
+
+func (d noSyncDAV) Changes(context.Context, string, string) (dav.Delta, error) {
+	return dav.Delta{}, errors.New("this server has no sync-collection")
+}
+
+// TestServerWithoutSyncCollection: passes compare the ctag and ETags
+// instead; an idle pass costs one request per collection, and an edit is
+// still found.
+func TestServerWithoutSyncCollection(t *testing.T) {
+	f := newFixture(t)
+	alice := f.as("alice")
+	nd := noSyncDAV{alice.dav}
+	sy := alice.syncer(func(o *Options) { o.DAV = nd })
+	alice.pass(sy)
+	alice.pass(sy) // reads back its own writes by ETag
+	before := alice.dav.Requests()
+	if rep := alice.pass(sy); rep.Changed() {
+		t.Fatalf("idle pass:\n%s", rep)
+	}
+	if n := alice.dav.Requests() - before; n != 2 {
+		t.Errorf("an idle pass made %d requests, want 2 (one PROPFIND per collection)", n)
+	}
+	id := localcrm.DemoID("contact", "maria.campbell@contoso.example")
+	card, ok := alice.find(DefaultAddressBook, dav.AddressBook, id)
+	if !ok {
+		t.Fatal("no card")
+	}
+	alice.edit(card, dav.AddressBook, `(?m)^TITLE[^:]*:.*$`, "TITLE:Head of Purchasing")
+	rep := alice.pass(sy)
+	if rep.Kinds[Contacts].ToCRM.Updated != 1 || alice.row("contacts", "contactid", id, "jobtitle")["jobtitle"] != "Head of Purchasing" {
+		t.Fatalf("pass after an edit:\n%s", rep)
 	}
 }
