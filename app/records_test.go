@@ -2,8 +2,17 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"crmsync/agent/crm"
 	"crmsync/agent/dav"
@@ -124,4 +133,114 @@ func TestAgentDAVFlagsRefusedClearly(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want usage saying %q", c.args, code, errs, c.want)
 		}
 	}
+}
+
+// TestChaosKill9Records kills the agent (SIGKILL, as kill -9) at random
+// moments of its first pass over the address book and calendar, restarts
+// it each time, and checks that once it is in step every record has
+// exactly one item, and an event marked "Track in CRM" exactly one CRM
+// appointment: nothing lost, nothing doubled, on either side.
+func TestChaosKill9Records(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "crmsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "crmsync").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	davSrv := davtest.Start(t)
+	srv, crmURL := seededCRM(t)
+	ctx := context.Background()
+	alice, err := crm.New(crm.Config{URL: crmURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SignIn(ctx, "alice@demo.local", "demo-alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Enough contacts that the first pass takes seconds.
+	extra := pick(150, 600)
+	for i := range extra {
+		if _, _, err := alice.CreateRow(ctx, "contacts", "contactid", map[string]any{
+			"firstname": fmt.Sprintf("Chaos%04d", i), "lastname": "Contact", "emailaddress1": fmt.Sprintf("chaos%04d@customer.example", i),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An event waiting to be tracked, in the calendar crmsync will use.
+	acct := davSrv.Account("alice")
+	dc, err := dav.New(acct, davSrv.Password("alice"), dav.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes, err := dc.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, _, err := dc.EnsureCalendar(ctx, homes, "CRM calendar", []string{"VEVENT", "VTODO"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const uid = "7a1e9f40-3c2b-4d8e-9f10-chaos0000001"
+	ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261201T090000Z\r\n" +
+		"DTSTART:" + time.Now().Add(96*time.Hour).UTC().Format("20060102T150000Z") + "\r\nDURATION:PT1H\r\nSUMMARY:Chaos review\r\n" +
+		"CATEGORIES:Track in CRM\r\nATTENDEE;CN=Maria:mailto:maria.campbell@contoso.example\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if _, err := dc.Put(ctx, cal.Href+uid+".ics", []byte(ics), dav.Calendar, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	mdir, data := newMaildir(t), shortDir(t)
+	davURL := strings.Replace(acct.URL, "://", "://alice@", 1)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--crm", crmURL, "--user", "alice@demo.local", "--maildir", mdir,
+			"--dav", davURL, "--data", data, "--password-stdin")
+		cmd.Stdin = strings.NewReader("demo-alice\n" + davSrv.Password("alice") + "\n")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+data)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	kills := pick(4, 15)
+	cmd := start()
+	for range kills {
+		ms, _ := rand.Int(rand.Reader, big.NewInt(900))
+		time.Sleep(time.Duration(300+ms.Int64()) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		cmd = start()
+	}
+	inStep := waitUntil(3*time.Minute, func() bool {
+		code, out, _ := runIn(t, "", "sync", "--data", data)
+		return code == ExitOK && strings.Count(out, "to the CRM: nothing") == 3 && strings.Count(out, ": nothing · ") == 3
+	})
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+
+	ids := map[string]int{}
+	for _, coll := range []string{"crm-contacts", "crm-calendar"} {
+		for _, b := range davSrv.ItemFiles("alice", coll) {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "X-CRM-ID:"); ok {
+					ids[v]++
+				}
+			}
+		}
+	}
+	doubled := 0
+	for _, n := range ids {
+		if n > 1 {
+			doubled++
+		}
+	}
+	fx := `<fetch><entity name="appointment"><attribute name="activityid"/><filter>` +
+		`<condition attribute="globalobjectid" operator="eq" value="` + uid + `"/></filter></entity></fetch>`
+	appts, err := alice.FetchVersions(ctx, "appointments", "activityid", fx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contacts := len(davSrv.ItemFiles("alice", "crm-contacts"))
+	wantContacts := 5 + extra // the demo's, and the ones made above
+	_ = srv
+	report(t, "kill-9-records", inStep && doubled == 0 && len(appts) == 1 && contacts == wantContacts,
+		"kills=%d in_step=%v items=%d doubled=%d contacts=%d/%d tracked_event_appointments=%d",
+		kills, inStep, len(ids), doubled, contacts, wantContacts, len(appts))
 }
