@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"crmsync/agent"
 	"crmsync/agent/crm"
 	"crmsync/agent/dav"
 )
@@ -26,6 +27,7 @@ type CRM interface {
 	DeleteRow(ctx context.Context, set, id string) error
 	PartyAddresses(ctx context.Context, refs map[string]string) (map[string]string, error)
 	ResolveParties(ctx context.Context, addrs []string) ([]crm.Party, error)
+	Person(ctx context.Context, address string) (*agent.Person, error)
 }
 
 // DAV is what a pass asks of the address book and calendar server;

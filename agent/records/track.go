@@ -11,6 +11,9 @@ import (
 	"crmsync/agent/dav"
 )
 
+// maxLeadLookups bounds the lead lookups one tracked event costs.
+const maxLeadLookups = 20
+
 // partySets names the entity set a party of each table binds to.
 var partySets = map[string]string{"contact": "contacts", "account": "accounts", "lead": "leads", "systemuser": "systemusers"}
 
@@ -36,10 +39,22 @@ func (s *Syncer) track(ctx context.Context, pol *Policy, coll dav.Collection, j 
 		if err != nil {
 			return fmt.Errorf("records: look up the attendees of an event: %w", err)
 		}
-		known := false
+		known, lookups := false, 0
 		parties = append(parties, map[string]any{"participationtypemask": maskOrganizer,
 			"partyid_systemuser@odata.bind": "/systemusers(" + s.o.UserID + ")"})
 		for i, p := range resolved {
+			if !p.Resolved() && p.Address != "" && lookups < maxLeadLookups {
+				// Address resolution finds users, contacts and accounts;
+				// a lead is looked up on its own.
+				lookups++
+				lead, err := s.c.Person(ctx, p.Address)
+				if err != nil {
+					return fmt.Errorf("records: look up an attendee of an event: %w", err)
+				}
+				if lead != nil && lead.Ref.Entity == "lead" {
+					p = crm.Party{Address: p.Address, Entity: "lead", ID: lead.Ref.ID}
+				}
+			}
 			if p.Resolved() && p.Entity != "systemuser" {
 				known = true
 			}

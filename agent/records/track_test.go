@@ -1,6 +1,7 @@
 package records
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,10 +56,29 @@ func TestTrackEventFromCalendar(t *testing.T) {
 	if _, err := alice.dav.Put(ctx, private, []byte(event("0b7e5a35-14c9-4a77-a6f1-0f7e1b6d3c21", "Lunch with Maria", "maria.campbell@contoso.example", false)), dav.Calendar, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A lead counts as an attendee the CRM knows.
+	leadID, _, err := alice.crm.CreateRow(ctx, "leads", "leadid", map[string]any{
+		"firstname": "Lena", "lastname": "Prospect", "emailaddress1": "lena@prospect.example", "subject": "Interested in laptops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const leadUID = "3c9d2b10-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	if _, err := alice.dav.Put(ctx, cal.Href+leadUID+".ics", []byte(event(leadUID, "Demo for a prospect", "lena@prospect.example", true)), dav.Calendar, ""); err != nil {
+		t.Fatal(err)
+	}
 	before := len(f.wireLog())
 	rep := alice.pass(sy)
-	if rep.Kinds[Appointments].ToCRM.Created != 1 || !noticeHas(rep, "none of its attendees") {
+	if rep.Kinds[Appointments].ToCRM.Created != 2 || !noticeHas(rep, "none of its attendees") {
 		t.Fatalf("pass:\n%s", rep)
+	}
+	leadAppt := alice.row("appointments", "activityid", recordID(alice.userID, leadUID), "subject")
+	if leadAppt == nil {
+		t.Fatal("the event with a lead as attendee was not tracked")
+	}
+	parties, err := alice.crm.Rows(ctx, "appointments", "activityid", []string{recordID(alice.userID, leadUID)}, []string{"activityid"},
+		"appointment_activity_parties($select=participationtypemask,_partyid_value)")
+	if err != nil || len(parties) != 1 || !strings.Contains(fmt.Sprint(parties[0]["appointment_activity_parties"]), leadID) {
+		t.Fatalf("the lead is not a party of its appointment: %v %v", parties, err)
 	}
 	got, err := alice.dav.Get(ctx, cal.Href, dav.Calendar, []string{href})
 	if err != nil || len(got) != 1 {
