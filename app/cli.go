@@ -26,7 +26,8 @@ type Stdio struct {
 	Out, Err io.Writer
 }
 
-const usage = `crmsync tracks your email into a Dynamics 365 (Dataverse) CRM.
+const usage = `crmsync tracks your email into a Dynamics 365 (Dataverse) CRM and keeps your CRM
+contacts, appointments and tasks in step with your address book and calendar.
 
 Usage:
   crmsync                         start the tray app (first start shows sign-in)
