@@ -11,8 +11,9 @@ build_pkgs=(gcc libc6-dev pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev l
 # purpose: with it, the keychain library spawns stray session buses.
 # dovecot-imapd is the real IMAP server the IMAP tests start privately on a
 # loopback port. radicale (with apache2-utils for htpasswd) is the real
-# CardDAV/CalDAV server the address book and calendar tests start the same way.
-test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick chromium dovecot-imapd radicale apache2-utils)
+# CardDAV/CalDAV server the address book and calendar tests start the same way;
+# postfix is the real SMTP server the outgoing mail tests start privately.
+test_pkgs=(dbus gnome-keyring xvfb xauth imagemagick chromium dovecot-imapd radicale apache2-utils postfix)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in

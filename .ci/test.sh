@@ -45,9 +45,10 @@ else
   echo "== staticcheck"
   "$staticcheck" ./...
   echo "== go test -race"
-  # The address book and calendar tests run against the real Radicale
-  # that test-deps installed: here a missing one is a failure, not a skip.
-  export CRMSYNC_REQUIRE_DAV=1
+  # The address book and calendar tests run against the real Radicale, and
+  # the outgoing mail tests against the real Postfix, that test-deps
+  # installed: here a missing one is a failure, not a skip.
+  export CRMSYNC_REQUIRE_DAV=1 CRMSYNC_REQUIRE_SMTP=1
   # The whole suite runs under the race detector: every goroutine the
   # agent starts is exercised by some test, and a race is a bug.
   in_session go test -race -count=1 -timeout 20m ./...

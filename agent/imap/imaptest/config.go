@@ -34,6 +34,9 @@ type Option func(*config)
 type config struct {
 	noIdle bool // advertise no IDLE after login
 	noTLS  bool // ssl = no: no STARTTLS and no implicit-TLS port
+	// authSocket is the path of an extra auth listener for another
+	// server's SASL (Postfix's smtpd_sasl_type = dovecot); "" for none.
+	authSocket string
 }
 
 // NoIdle makes the server advertise no IDLE, as some servers do; clients
@@ -44,6 +47,11 @@ func NoIdle() Option { return func(c *config) { c.noIdle = true } }
 // A client that asks for STARTTLS to a loopback address falls back to
 // plaintext on such a server.
 func NoTLS() Option { return func(c *config) { c.noTLS = true } }
+
+// AuthSocket adds a Dovecot auth listener at path (absolute), open to
+// every local user, so that another server (Postfix, for smtptest) can
+// check the users' passwords through it. Nothing else changes.
+func AuthSocket(path string) Option { return func(c *config) { c.authSocket = path } }
 
 // owner is who the mail processes run as and own the mail files.
 type owner struct {
@@ -138,6 +146,9 @@ func writeConfig(dir string, c config, o owner, port, tlsPort int) (string, erro
 	}
 	fmt.Fprintf(&b, "service imap-login {\n  chroot =\n  inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }\n%s}\n", port, tlsListener)
 	b.WriteString("service anvil {\n  chroot =\n}\n")
+	if c.authSocket != "" {
+		fmt.Fprintf(&b, "service auth {\n  unix_listener %s {\n    mode = 0666\n  }\n}\n", c.authSocket)
+	}
 	path := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return "", fmt.Errorf("imaptest: %w", err)
