@@ -49,7 +49,8 @@
 //	GET, POST                  emails, appointments, tasks, contacts, accounts, queues,
 //	                           systemusers, mailboxes, mailboxtrackingfolders, userqueries,
 //	                           savedqueries, syncattributemappingprofiles,
-//	                           syncattributemappings, and with Options.App
+//	                           syncattributemappings, activitymimeattachments,
+//	                           annotations, and with Options.App
 //	                           opportunities and leads (sales), incidents (service)
 //	GET, PATCH (upsert), DELETE <set>(<guid>)
 //	GET  <set>?fetchXml=<url-encoded FetchXML>   (package fetchxml; see below)
@@ -61,6 +62,8 @@
 //	GET  RetrieveMailboxTrackingFolders(MailboxId=@m)?@m='<guid>'
 //	POST emails/Microsoft.Dynamics.CRM.DeliverIncomingEmail
 //	POST emails(<guid>)/Microsoft.Dynamics.CRM.DeliverPromoteEmail
+//	POST emails(<guid>)/Microsoft.Dynamics.CRM.SendEmail   {"IssueSend": bool, "TrackingToken": "..."}
+//	POST BackgroundSendEmail   {"Query": {"@odata.type": "Microsoft.Dynamics.CRM.FetchExpression", "Query": "<fetch>"}}
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName=...)
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges
 //	GET  systemusers(<guid>)/Microsoft.Dynamics.CRM.RetrievePrincipalAccess(Target=@t)?@t={'@odata.id':'emails(<guid>)'}
@@ -212,6 +215,62 @@
 //     columns a user has some access to, with 0 or 4 per right. Any user
 //     may ask it about any user (it needs prvReadUser, which every role
 //     has).
+//   - Outgoing email, for a desktop client that sends the CRM's email
+//     through the user's own mail account (the legacy Dynamics 365 for
+//     Outlook's job). Email statuses: Draft 1 and Failed 8 (open, 0);
+//     Completed 2, Sent 3, Received 4, Pending Send 6, Sending 7
+//     (completed, 1); Canceled 5 (2). SendEmail (bound to an open,
+//     outgoing email of the caller's, with a To, Cc or Bcc party; 400
+//     otherwise) answers {"Subject": ...} (SendEmailResponse): IssueSend
+//     false records it Sent (1/3) at once; true makes it Pending Send
+//     (1/6) when the sender's mailbox has outgoingemaildeliverymethod 1
+//     (the client delivers) or 2 (server-side synchronization, which this
+//     server does not have, so it waits), and is refused (400) for 0
+//     (None). An email without a sender party gets the caller as sender;
+//     another user as sender needs prvSendAsUser (403; only System
+//     Administrators hold it here); a queue or a bare address of someone
+//     else is 400. A non-empty TrackingToken is stored in trackingtoken;
+//     none is generated. BackgroundSendEmail runs the FetchExpression on
+//     email (FetchXML as above) over the caller's Pending Send emails
+//     whose sender party is the caller, and only while the caller's
+//     mailbox delivers through the client (1): it answers
+//     {"EntityCollection": [emails with "@odata.type":
+//     "#Microsoft.Dynamics.CRM.email", @odata.etag, the query's attributes
+//     and always activityid, subject, description, statecode, statuscode,
+//     _ownerid_value, messageid, directioncode, createdon, modifiedon,
+//     versionnumber], "HasAttachments": [one bool per email]} and changes
+//     no state. Any other QueryBase than FetchExpression is 400. SendEmail
+//     needs prvReadActivity, prvReadUser and prvWriteActivity,
+//     BackgroundSendEmail prvReadActivity and prvWriteActivity (403
+//     naming the missing one); Dataverse has no prvSendEmail.
+//   - PATCH on an email's status follows the sending lifecycle: Pending
+//     Send to Sending (claim it with If-Match; a second claim is 412 on
+//     the old ETag and 400 once Sending), Sending to Sent together with
+//     messageid (senton is set by the server whenever an email becomes
+//     Sent), Pending Send or Sending to Failed (0/8); Sending to anything
+//     else, Failed to Pending Send (use SendEmail: a retry), a draft to
+//     Sending or Failed, and creating an email as 6, 7 or 8 are 400.
+//   - activitymimeattachments: filename, mimetype, body (Base64), subject,
+//     objecttypecode, read-only filesize (the decoded size) and
+//     _ownerid_value (the activity's owner). Created with
+//     objectid_email@odata.bind or objectid_activitypointer@odata.bind
+//     ("/activitypointers(<guid>)" names any activity) and objecttypecode
+//     "email" (filled in when absent; another table is 400); changed and
+//     deleted only by the activity's owner while it is open (403, 400).
+//     A body longer than 5,242,880 characters of Base64 (Dataverse's
+//     default maximum upload file size) is 400 0x80044a02 "Attachment file
+//     size is too big."; a body that is not Base64 is 400. The email's
+//     attachmentcount counts them. Deleting an activity deletes its
+//     attachments, and deleting any record its notes.
+//   - annotations (notes): subject (500), notetext, filename, mimetype,
+//     documentbody (same limit), isdocument and filesize (server-set),
+//     objecttypecode, objectid_<table>@odata.bind for emails, appointments,
+//     tasks, accounts, contacts and, with the apps, leads, opportunities and
+//     incidents. Anyone may add a note; only its owner changes or deletes it.
+//   - Roles: Sales Viewer (carol) reads activities but lacks
+//     prvCreateActivity, prvWriteActivity, prvDeleteActivity and
+//     prvAppendActivity, so creating, changing, deleting and sending
+//     activities is 403 for it. RetrieveUserPrivileges lists these.
 //   - Refresh tokens are rotated at the tenant and AD FS endpoints: each
 //     use answers with a new one and the used one stops working (a strict
 //     choice; Entra ID lets an older one live until it expires). The root
@@ -234,11 +293,13 @@
 //	webapi          the Web API: routing, record handlers, answers, $metadata
 //	functions       WhoAmI, CheckIncomingEmail, CheckPromoteEmail,
 //	                DeliverIncomingEmail, DeliverPromoteEmail, privilege checks,
-//	                RetrieveMailboxTrackingFolders, RetrievePrincipalAttributePrivileges
+//	                RetrieveMailboxTrackingFolders, RetrievePrincipalAttributePrivileges,
+//	                SendEmail, BackgroundSendEmail
 //	fetchxml        the FetchXML subset: parser, compiler against a table, evaluator
 //	records         the tables (with Options.App), payload validation and the
 //	                record rules, mailboxes and folder-level tracking rules,
-//	                appointments and tasks, views and sync mappings, field security
+//	                appointments and tasks, views and sync mappings, field security,
+//	                role privileges, attachments and notes, the sending of email
 //	odata           query options, Prefer, the $filter language with
 //	                wildcards, paging, function parameters
 //	store           the SQLite store, its transactions (BeginTx) and rows

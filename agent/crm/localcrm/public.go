@@ -64,7 +64,8 @@ const (
 )
 
 // Security roles. Salesperson holds prvSyncToOutlook; Sales Viewer is the
-// same without it, for users who may use the CRM but not sync mail.
+// same without it, for users who may use the CRM but not sync mail, and
+// reads activities without creating, changing or sending them.
 const (
 	RoleSalesperson = store.RoleSalesperson
 	RoleSalesViewer = store.RoleSalesViewer

@@ -108,7 +108,9 @@ func demoData() ([]demoAccount, []demoContact, []demoOpportunity, []demoCase) {
 // the synchronization data (seed_activities.go): appointments and tasks
 // dated from the day of the first seed, home phone numbers, the field
 // security profile "Personal contact details" and the savedquery
-// "Contacts at Contoso". It is idempotent:
+// "Contacts at Contoso"; and the outgoing email (seed_outgoing.go): two
+// Pending Send emails and a draft of alice's, one with the attachment
+// quote.pdf, and a Pending Send email of bob's. It is idempotent:
 // records and users that already exist (by their fixed ids and addresses)
 // are left as they are, so running it on every start of a persistent
 // store never duplicates anything.
@@ -217,7 +219,10 @@ func (s *Server) SeedDemo() error {
 				return err
 			}
 		}
-		return s.seedSyncData(ctx, tx, users)
+		if err := s.seedSyncData(ctx, tx, users); err != nil {
+			return err
+		}
+		return s.seedOutgoing(ctx, tx, users)
 	})
 	if err != nil {
 		return fmt.Errorf("localcrm: seed demo data: %w", err)

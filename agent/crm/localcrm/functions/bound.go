@@ -1,7 +1,6 @@
 package functions
 
 import (
-	"crypto/sha1"
 	"net/http"
 	"strings"
 
@@ -33,7 +32,7 @@ func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Ob
 	}
 	method := http.MethodGet
 	switch key {
-	case "emails/DeliverIncomingEmail", "emails(id)/DeliverPromoteEmail":
+	case "emails/DeliverIncomingEmail", "emails(id)/DeliverPromoteEmail", "emails(id)/SendEmail":
 		method = http.MethodPost
 	case "systemusers(id)/RetrieveUserPrivilegeByPrivilegeName", "systemusers(id)/RetrieveUserPrivileges",
 		"systemusers(id)/RetrievePrincipalAccess", "systemusers(id)/RetrievePrincipalAttributePrivileges":
@@ -48,45 +47,14 @@ func (c *Call) Bound(ent *records.Entity, id string, seg odata.Segment) (wire.Ob
 		return c.deliverEmail(ent, "")
 	case "DeliverPromoteEmail":
 		return c.deliverEmail(ent, id)
+	case "SendEmail":
+		return c.sendEmail(ent, id)
 	case "RetrievePrincipalAccess":
 		return c.retrievePrincipalAccess(id, args)
 	case "RetrievePrincipalAttributePrivileges":
 		return c.retrievePrincipalAttributePrivileges(id, args)
 	}
 	return c.retrievePrivileges(id, name, args)
-}
-
-// privilege is one privilege of a role and its depth.
-type privilege struct{ name, depth string }
-
-// rolePrivileges lists what each role holds. Salesperson follows the
-// standard role for email tracking, and System Administrator holds the
-// same here; Sales Viewer lacks the sync and offline privileges.
-func rolePrivileges(role string) []privilege {
-	common := []privilege{
-		{"prvReadActivity", "Global"}, {"prvCreateActivity", "Basic"}, {"prvWriteActivity", "Basic"},
-		{"prvDeleteActivity", "Basic"}, {"prvAppendActivity", "Basic"}, {"prvAppendToActivity", "Global"},
-		{"prvReadContact", "Global"}, {"prvCreateContact", "Basic"}, {"prvWriteContact", "Global"}, {"prvAppendToContact", "Global"},
-		{"prvReadAccount", "Global"}, {"prvCreateAccount", "Basic"}, {"prvWriteAccount", "Global"}, {"prvAppendToAccount", "Global"},
-		{"prvReadOpportunity", "Global"}, {"prvAppendToOpportunity", "Global"},
-		{"prvReadIncident", "Global"}, {"prvAppendToIncident", "Global"},
-		{"prvReadLead", "Global"}, {"prvReadUser", "Global"}, {"prvUseOfficeApps", "Global"},
-	}
-	if role == store.RoleSalesperson || role == store.RoleSystemAdministrator {
-		return append([]privilege{{"prvSyncToOutlook", "Global"}, {"prvGoOffline", "Global"}}, common...)
-	}
-	return common
-}
-
-// privilegeID is a fixed id per privilege name, the same in every store,
-// as privilege ids are in the CRM.
-func privilegeID(name string) string {
-	h := sha1.Sum([]byte("crmsync privilege " + name))
-	var b [16]byte
-	copy(b[:], h[:16])
-	b[6] = b[6]&0x0f | 0x50
-	b[8] = b[8]&0x3f | 0x80
-	return wire.FormatGUID(b)
 }
 
 func (c *Call) retrievePrivileges(userID, fn string, args map[string]any) (wire.Object, error) {
@@ -112,13 +80,13 @@ func (c *Call) retrievePrivileges(userID, fn string, args map[string]any) (wire.
 		return nil, wire.BadRequest("The function %s takes no parameters.", fn)
 	}
 	list := []wire.Object{}
-	for _, p := range rolePrivileges(u.Role) {
-		if want != "" && !strings.EqualFold(p.name, want) {
+	for _, p := range records.RolePrivileges(u.Role) {
+		if want != "" && !strings.EqualFold(p.Name, want) {
 			continue
 		}
 		list = append(list, wire.Object{
-			{"Depth", p.depth}, {"PrivilegeId", privilegeID(p.name)},
-			{"BusinessUnitId", c.Org.BusinessUnitID}, {"PrivilegeName", p.name},
+			{"Depth", p.Depth}, {"PrivilegeId", records.PrivilegeID(p.Name)},
+			{"BusinessUnitId", c.Org.BusinessUnitID}, {"PrivilegeName", p.Name},
 		})
 	}
 	return wire.Object{

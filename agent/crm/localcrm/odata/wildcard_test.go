@@ -35,7 +35,8 @@ func TestWildcardFilters(t *testing.T) {
 		{"not contains(subject,'_')", ""},
 		{"startswith(subject,'a[%]c')", "a%c"},
 	} {
-		r := e.Req("GET", "emails?$select=subject&$orderby=createdon&$filter="+url.QueryEscape(tc.filter), alice, nil)
+		filter := "(" + tc.filter + ") and " + crmtest.NotDemoEmails()
+		r := e.Req("GET", "emails?$select=subject&$orderby=createdon&$filter="+url.QueryEscape(filter), alice, nil)
 		if r.Status != 200 {
 			t.Errorf("%s: %d %s", tc.filter, r.Status, r.Raw)
 			continue

@@ -434,6 +434,7 @@ func NewCatalog(app string) (*Catalog, error) {
 	list = append(list, mailboxTables(app)...)
 	list = append(list, activityTables(app)...)
 	list = append(list, syncTables()...)
+	list = append(list, fileTables(app)...)
 	c := &Catalog{bySet: map[string]*Entity{}, byLogical: map[string]*Entity{}}
 	for _, e := range list {
 		if !appHas(app, e.app) {

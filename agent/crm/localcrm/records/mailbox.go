@@ -164,10 +164,17 @@ func (c *Session) mailboxUserOf(q store.Queryer, ent *Entity, rec *store.Record)
 // CheckAccess applies the salesperson role's user depth on mailboxes,
 // their folder-level tracking rules and personal views (userquery): a user
 // reads, changes and deletes only their own (verb is Read, Write or
-// Delete). Other tables pass.
+// Delete). An attachment is changed and deleted only as its activity
+// allows (attachmentParent). Other tables pass.
 func (c *Session) CheckAccess(q store.Queryer, ent *Entity, rec *store.Record, verb string) error {
 	if ent.Logical == "userquery" {
 		return c.CheckUserQueryOwner(ent, rec, verb)
+	}
+	if ent.Logical == "activitymimeattachment" && verb != "Read" {
+		// An attachment is changed or removed by its activity's owner
+		// while the activity is open.
+		_, err := c.attachmentParent(q, rec, verb)
+		return err
 	}
 	if !mailboxScoped(ent) {
 		return nil

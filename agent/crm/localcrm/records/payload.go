@@ -243,6 +243,9 @@ func (c *Session) parseBindPath(v string) (*Entity, string, error) {
 		return nil, "", wire.BadPayload("The reference '%s' is not of the form /<entityset>(<guid>).", wire.Truncate(v, 200))
 	}
 	ent, ok := c.Cat.Set(p[:open])
+	if p[:open] == activityPointer.Set {
+		ent, ok = activityPointer, true
+	}
 	if !ok {
 		return nil, "", wire.Errf(http.StatusBadRequest, wire.CodeSegment, "Resource not found for the segment '%s'.", p[:open])
 	}
@@ -258,6 +261,9 @@ func (c *Session) ResolveBind(q store.Queryer, v string) (*Entity, *store.Record
 	ent, id, err := c.parseBindPath(v)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ent == activityPointer {
+		return c.resolveActivityPointer(q, id)
 	}
 	rec, err := store.GetRecord(c.Ctx, q, ent.Set, id)
 	if err != nil {

@@ -22,6 +22,10 @@ type Session struct {
 	Cat    *Catalog
 	UserID string // the caller's systemuserid
 	Now    func() time.Time
+	// Role is the caller's security role, whose privileges
+	// (RolePrivileges) the activity rules check; "" for the server's own
+	// work, which no privilege limits.
+	Role string
 
 	fields *FieldAccess // the caller's field access, once read (FieldAccess)
 }
@@ -100,18 +104,25 @@ func privEntity(ent *Entity) string {
 }
 
 // MayWrite applies the salesperson role: activities (emails, appointments,
-// tasks: prvWriteActivity and prvDeleteActivity at user depth) are changed
-// and deleted only by their owner; other business records may be updated
-// by anyone in the organization and deleted by their owner; users are
-// read-only.
+// tasks: prvWriteActivity and prvDeleteActivity at user depth) and notes
+// are changed and deleted only by their owner, and only by a role that
+// holds the privilege (Sales Viewer does not); other business records may
+// be updated by anyone in the organization and deleted by their owner;
+// users are read-only.
 func (c *Session) MayWrite(ent *Entity, rec *store.Record, verb string) error {
 	if ent.ReadOnly {
 		return c.PrivilegeDenied(ent, nil, verb)
 	}
+	if ent.Activity {
+		if err := c.RequirePrivileges(map[string]string{"Write": "changing an activity", "Delete": "deleting an activity"}[verb],
+			"prv"+verb+"Activity"); err != nil {
+			return err
+		}
+	}
 	if rec == nil || !ent.UserOwned || rec.Owner() == c.UserID {
 		return nil
 	}
-	if ent.Activity || verb == "Delete" {
+	if ent.Activity || ent.Logical == "annotation" || verb == "Delete" {
 		return c.PrivilegeDenied(ent, rec, verb)
 	}
 	return nil
@@ -120,6 +131,14 @@ func (c *Session) MayWrite(ent *Entity, rec *store.Record, verb string) error {
 // Insert creates a record from a validated change.
 func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store.Record, error) {
 	rec := c.NewRecord(ent, id)
+	if ent.Activity {
+		if err := c.RequirePrivileges("creating an activity", "prvCreateActivity"); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckNewEmailStatus(ent, ch); err != nil {
+		return nil, err
+	}
 	if err := c.CheckSecuredWrite(tx, ent, ch, true); err != nil {
 		return nil, err
 	}
@@ -139,6 +158,9 @@ func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store
 			return nil, err
 		}
 	}
+	if err := c.CheckFileRecord(tx, ent, rec, ""); err != nil {
+		return nil, err
+	}
 	if ent.Logical == "incident" && rec.Str("ticketnumber") == "" {
 		t, err := TicketNumber(c.Ctx, tx)
 		if err != nil {
@@ -151,6 +173,11 @@ func (c *Session) Insert(tx *sql.Tx, ent *Entity, id string, ch *Change) (*store
 	}
 	if ch.PartiesSet {
 		if err := store.ReplaceParties(c.Ctx, tx, rec.ID, ch.Parties); err != nil {
+			return nil, err
+		}
+	}
+	if ent.Logical == "activitymimeattachment" {
+		if err := c.CountAttachments(tx, rec.Lookups["objectid"]); err != nil {
 			return nil, err
 		}
 	}
@@ -250,6 +277,7 @@ func CheckClosedActivity(ent *Entity, old *store.Record, ch *Change) error {
 // (state pairs, names, sender lines) consistent.
 func (c *Session) Apply(ent *Entity, rec *store.Record, ch *Change) error {
 	wasCompleted := rec.Attrs["statecode"] == float64(1)
+	prevStatus := rec.Attrs["statuscode"]
 	for k, v := range ch.Attrs {
 		if v == nil {
 			delete(rec.Attrs, k)
@@ -272,6 +300,11 @@ func (c *Session) Apply(ent *Entity, rec *store.Record, ch *Change) error {
 		// Dataverse's actualend: "By default, it displays the date and
 		// time when the activity was completed."
 		rec.Attrs["actualend"] = wire.FormatTime(c.Now())
+	}
+	if ent.Set == "emails" && rec.Attrs["statuscode"] == float64(EmailSent) && prevStatus != float64(EmailSent) && rec.Attrs["senton"] == nil {
+		// senton is read-only (Microsoft's email reference): the server
+		// records when an email became Sent.
+		rec.Attrs["senton"] = wire.FormatTime(c.Now())
 	}
 	_, first := ch.Attrs["firstname"]
 	_, last := ch.Attrs["lastname"]

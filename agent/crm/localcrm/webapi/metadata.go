@@ -90,6 +90,15 @@ func (c *call) metadata() error {
 		`<ComplexType Name="RetrieveMailboxTrackingFoldersResponse"><Property Name="MailboxTrackingFolderMappings" Type="Collection(mscrm.MailboxTrackingFolderMapping)"/></ComplexType>`,
 		`<Function Name="RetrieveMailboxTrackingFolders"><Parameter Name="MailboxId" Type="Edm.String" Nullable="false"/><ReturnType Type="mscrm.RetrieveMailboxTrackingFoldersResponse" Nullable="false"/></Function>`,
 		`<Action Name="DeliverPromoteEmail" IsBound="true"><Parameter Name="entity" Type="mscrm.email" Nullable="false"/><Parameter Name="MessageId" Type="Edm.String"/></Action>`,
+		`<ComplexType Name="SendEmailResponse"><Property Name="Subject" Type="Edm.String"/></ComplexType>`,
+		`<Action Name="SendEmail" IsBound="true"><Parameter Name="entity" Type="mscrm.email" Nullable="false"/>` +
+			`<Parameter Name="IssueSend" Type="Edm.Boolean" Nullable="false"/><Parameter Name="TrackingToken" Type="Edm.String"/>` +
+			`<ReturnType Type="mscrm.SendEmailResponse" Nullable="false"/></Action>`,
+		`<ComplexType Name="QueryBase" Abstract="true"/><ComplexType Name="FetchExpression" BaseType="mscrm.QueryBase"><Property Name="Query" Type="Edm.String"/></ComplexType>`,
+		`<ComplexType Name="BackgroundSendEmailResponse"><Property Name="HasAttachments" Type="Collection(Edm.Boolean)"/>` +
+			`<NavigationProperty Name="EntityCollection" Type="Collection(mscrm.email)" Nullable="false"/></ComplexType>`,
+		`<Action Name="BackgroundSendEmail"><Parameter Name="Query" Type="mscrm.QueryBase" Nullable="false"/>` +
+			`<ReturnType Type="mscrm.BackgroundSendEmailResponse" Nullable="false"/></Action>`,
 	} {
 		b.WriteString(f + "\n")
 	}
@@ -102,6 +111,7 @@ func (c *call) metadata() error {
 	b.WriteString(`<FunctionImport Name="CheckIncomingEmail" Function="Microsoft.Dynamics.CRM.CheckIncomingEmail"/>`)
 	b.WriteString(`<FunctionImport Name="CheckPromoteEmail" Function="Microsoft.Dynamics.CRM.CheckPromoteEmail"/>`)
 	b.WriteString(`<FunctionImport Name="RetrieveMailboxTrackingFolders" Function="Microsoft.Dynamics.CRM.RetrieveMailboxTrackingFolders"/>`)
+	b.WriteString(`<ActionImport Name="BackgroundSendEmail" Action="Microsoft.Dynamics.CRM.BackgroundSendEmail"/>`)
 	b.WriteString("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>\n")
 	c.w.Header().Set("Content-Type", "application/xml")
 	c.w.Header().Set("OData-Version", "4.0")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"crmsync/agent/crm/localcrm"
+	"crmsync/agent/crm/localcrm/internal/crmtest"
 )
 
 func TestPaging(t *testing.T) {
@@ -110,7 +111,12 @@ func TestFilterQueries(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.set+" "+tc.filter, func(t *testing.T) {
 			name := primaryNames[tc.set]
-			r := e.Req("GET", tc.set+"?$select="+name+"&$orderby=createdon&$filter="+url.QueryEscape(tc.filter)+tc.aliases, alice, nil)
+			filter := tc.filter
+			if tc.set == "emails" {
+				// The demo's outgoing email is not what these filters test.
+				filter = "(" + filter + ") and " + crmtest.NotDemoEmails()
+			}
+			r := e.Req("GET", tc.set+"?$select="+name+"&$orderby=createdon&$filter="+url.QueryEscape(filter)+tc.aliases, alice, nil)
 			if r.Status != 200 {
 				t.Fatalf("%d %s", r.Status, r.Raw)
 			}

@@ -284,7 +284,7 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	// Nothing of the above left a record behind.
-	if r := e.Req("GET", "emails?$count=true", alice, nil); r.Body["@odata.count"] != float64(0) {
+	if r := e.Req("GET", "emails?$count=true&$filter="+url.QueryEscape(crmtest.NotDemoEmails()), alice, nil); r.Body["@odata.count"] != float64(0) {
 		t.Fatalf("bad requests created emails: %s", r.Raw)
 	}
 }
@@ -363,7 +363,7 @@ func TestConcurrentClients(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if r := e.Req("GET", "emails?$count=true&$select=activityid", tokens[0], nil); r.Body["@odata.count"] != float64(40) {
+	if r := e.Req("GET", "emails?$count=true&$select=activityid&$filter="+url.QueryEscape(crmtest.NotDemoEmails()), tokens[0], nil); r.Body["@odata.count"] != float64(40) {
 		t.Fatalf("count: %v", r.Body["@odata.count"])
 	}
 }

@@ -143,7 +143,7 @@ func (c *call) run(rest string) error {
 		return err
 	}
 	c.user = u
-	c.Session = records.Session{Ctx: c.ctx, Cat: c.s.Cat, UserID: u.ID, Now: c.s.Now}
+	c.Session = records.Session{Ctx: c.ctx, Cat: c.s.Cat, UserID: u.ID, Now: c.s.Now, Role: u.Role}
 	if c.limited && c.s.Guard != nil {
 		// The limits count a $batch once, as a whole: its operations come
 		// back through here unlimited, and its time is charged when it ends.
@@ -211,6 +211,14 @@ func (c *call) dispatch(segs []odata.Segment) error {
 			return err
 		}
 		return c.answerFunction(c.function().Unbound(first.Name, args))
+	case functions.IsUnboundAction(first.Name):
+		if len(segs) > 1 {
+			return wire.NotFoundSegment(segs[1].String())
+		}
+		if m != http.MethodPost || first.Parens {
+			return wire.MethodNotAllowed(m, "'"+first.String()+"'", http.MethodPost)
+		}
+		return c.answerFunction(c.function().UnboundAction(first.Name))
 	}
 	if c.query.HasFetch && (m != http.MethodGet || len(segs) != 1 || first.Parens) {
 		return wire.BadRequest("The fetchXml parameter is allowed only on a GET of an entity set, such as contacts?fetchXml=<fetch>...</fetch>.")
@@ -271,6 +279,9 @@ func (c *call) function() *functions.Call {
 	return &functions.Call{
 		Session: c.Session, Store: c.s.Store, Base: c.base, Org: c.s.Org,
 		Method: c.r.Method, ReadBody: c.readBody, Aliases: c.query.Aliases,
+		Represent: func(q store.Queryer, ent *records.Entity, rec *store.Record, sel []string) (wire.Object, error) {
+			return c.represent(q, names{}, ent, rec, &odata.Spec{Select: sel})
+		},
 	}
 }
 

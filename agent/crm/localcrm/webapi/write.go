@@ -111,10 +111,13 @@ func (c *call) update(ent *records.Entity, id string) error {
 		if err := records.CheckClosedActivity(ent, old, ch); err != nil {
 			return err
 		}
+		if err := records.CheckEmailStatusChange(ent, old, ch); err != nil {
+			return err
+		}
 		if err := c.CheckSecuredWrite(tx, ent, ch, false); err != nil {
 			return err
 		}
-		prevMailbox := lookupID(old, "mailboxid")
+		prevMailbox, prevObject := lookupID(old, "mailboxid"), lookupID(old, "objectid")
 		if err := c.Apply(ent, old, ch); err != nil {
 			return err
 		}
@@ -125,6 +128,9 @@ func (c *call) update(ent *records.Entity, id string) error {
 			if err := c.CheckFolderRule(tx, ent, old, prevMailbox); err != nil {
 				return err
 			}
+		}
+		if err := c.CheckFileRecord(tx, ent, old, prevObject); err != nil {
+			return err
 		}
 		old.ModifiedOn = c.s.Now()
 		old.Lookups["modifiedby"] = &store.Ref{Table: "systemuser", ID: c.user.ID}
@@ -174,7 +180,10 @@ func (c *call) remove(ent *records.Entity, id string) error {
 		if err := c.MayWrite(ent, old, "Delete"); err != nil {
 			return err
 		}
-		return store.DeleteRecord(c.ctx, tx, ent.Set, id)
+		if err := store.DeleteRecord(c.ctx, tx, ent.Set, id); err != nil {
+			return err
+		}
+		return c.AfterDelete(tx, ent, old)
 	})
 	if err != nil {
 		return err
@@ -293,7 +302,7 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 		if err := c.MayWrite(ent, rec, "Write"); err != nil {
 			return err
 		}
-		prevMailbox := lookupID(rec, "mailboxid")
+		prevMailbox, prevObject := lookupID(rec, "mailboxid"), lookupID(rec, "objectid")
 		ch := records.NewChange()
 		if body != nil {
 			target, ok := body["@odata.id"]
@@ -327,6 +336,9 @@ func (c *call) reference(ent *records.Entity, id, nav string) error {
 			if err := c.CheckFolderRule(tx, ent, rec, prevMailbox); err != nil {
 				return err
 			}
+		}
+		if err := c.CheckFileRecord(tx, ent, rec, prevObject); err != nil {
+			return err
 		}
 		rec.ModifiedOn = c.s.Now()
 		rec.Lookups["modifiedby"] = &store.Ref{Table: "systemuser", ID: c.user.ID}

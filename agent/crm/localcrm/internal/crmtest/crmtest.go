@@ -300,6 +300,17 @@ func (e *Env) CreateEmail(token string, body map[string]any) string {
 	return IDFromEntityID(e.T, r.Header.Get("OData-EntityId"))
 }
 
+// NotDemoEmails is an OData filter that leaves out the demo's outgoing
+// emails (localcrm.DemoOutgoingEmailIDs), for tests that count or list
+// the emails they make themselves.
+func NotDemoEmails() string {
+	var parts []string
+	for _, id := range localcrm.DemoOutgoingEmailIDs() {
+		parts = append(parts, "activityid ne "+id)
+	}
+	return strings.Join(parts, " and ")
+}
+
 // UserID returns a user's systemuserid.
 func (e *Env) UserID(email string) string {
 	e.T.Helper()
