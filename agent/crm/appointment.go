@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -131,4 +132,133 @@ func (c *HTTPClient) TrackAppointment(ctx context.Context, a Appointment) (strin
 		return "", err
 	}
 	return id, nil
+}
+
+// Meeting is an appointment as its invitation needs it. Held in memory
+// only.
+type Meeting struct {
+	ID, Subject, Location, Description string
+	Start, End                         time.Time
+	AllDay                             bool
+	Organizer                          Party
+	Required, Optional                 []Party
+}
+
+// OrganizedMeetings lists the future appointments the user organises
+// that were created or changed since since, with their parties'
+// addresses: the ones whose invitations crmsync may have to send.
+func (c *HTTPClient) OrganizedMeetings(ctx context.Context, userID string, since, now time.Time) ([]Meeting, error) {
+	const op = "list organised appointments"
+	if err := checkGUID(op, "user ID", userID); err != nil {
+		return nil, err
+	}
+	filter := "_ownerid_value eq " + userID + " and scheduledstart gt " + now.UTC().Format(time.RFC3339) +
+		" and modifiedon ge " + since.UTC().Format(time.RFC3339) + " and (statecode eq 0 or statecode eq 3)"
+	path := "appointments" + query("$select", "activityid,subject,location,description,scheduledstart,scheduledend,isalldayevent",
+		"$filter", filter, "$orderby", "scheduledstart asc", "$top", "200",
+		"$expand", "appointment_activity_parties($select=participationtypemask,addressused,_partyid_value)")
+	type rawParty struct {
+		mask          int
+		id, table     string
+		name, address string
+	}
+	type rawMeeting struct {
+		m       Meeting
+		parties []rawParty
+	}
+	var raws []rawMeeting
+	refs := map[string]string{}
+	err := c.annotatedRows(ctx, op, path, formattedPrefer, func(row map[string]any) error {
+		var rm rawMeeting
+		id, _ := row["activityid"].(string)
+		rm.m.ID = strings.ToLower(id)
+		rm.m.Subject, _ = row["subject"].(string)
+		rm.m.Location, _ = row["location"].(string)
+		rm.m.Description, _ = row["description"].(string)
+		rm.m.AllDay, _ = row["isalldayevent"].(bool)
+		if s, ok := row["scheduledstart"].(string); ok {
+			rm.m.Start, _ = time.Parse(time.RFC3339, s)
+		}
+		if s, ok := row["scheduledend"].(string); ok {
+			rm.m.End, _ = time.Parse(time.RFC3339, s)
+		}
+		list, _ := row["appointment_activity_parties"].([]any)
+		for _, x := range list {
+			pm, ok := x.(map[string]any)
+			if !ok {
+				continue
+			}
+			var p rawParty
+			if f, ok := pm["participationtypemask"].(float64); ok {
+				p.mask = int(f)
+			}
+			p.id, _ = pm["_partyid_value"].(string)
+			p.id = strings.ToLower(p.id)
+			p.table, _ = pm["_partyid_value"+annLogical].(string)
+			p.name, _ = pm["_partyid_value"+annFormatted].(string)
+			p.address, _ = pm["addressused"].(string)
+			if p.address == "" && p.id != "" {
+				refs[p.id] = p.table
+			}
+			rm.parties = append(rm.parties, p)
+		}
+		raws = append(raws, rm)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := c.PartyAddresses(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	var out []Meeting
+	for _, rm := range raws {
+		m := rm.m
+		for _, p := range rm.parties {
+			addr := p.address
+			if addr == "" {
+				addr = addrs[p.id]
+			}
+			party := Party{Address: addr, Entity: p.table, ID: p.id, Name: p.name}
+			switch p.mask {
+			case maskOrganizer:
+				m.Organizer = party
+			case maskRequiredAttendee:
+				m.Required = append(m.Required, party)
+			case maskOptionalAttendee:
+				m.Optional = append(m.Optional, party)
+			}
+		}
+		if strings.EqualFold(m.Organizer.ID, userID) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// MailboxAppointmentDelivery returns how the mailbox delivers appointments,
+// contacts and tasks (actdeliverymethod): 0 means a client application
+// ("Microsoft Dynamics 365 for Outlook"), 1 server-side synchronization,
+// 2 none.
+func (c *HTTPClient) MailboxAppointmentDelivery(ctx context.Context, mailboxID string) (int, error) {
+	const op = "read mailbox"
+	if err := checkGUID(op, "mailbox ID", mailboxID); err != nil {
+		return 0, err
+	}
+	resp, err := c.do(ctx, request{op: op, method: http.MethodGet, idempotent: true,
+		path: "mailboxes(" + mailboxID + ")" + query("$select", "actdeliverymethod")})
+	if err != nil {
+		return 0, err
+	}
+	var m struct {
+		ACT *int `json:"actdeliverymethod"`
+	}
+	if err := decode(op, resp, &m); err != nil {
+		return 0, err
+	}
+	if m.ACT == nil {
+		return 2, nil
+	}
+	return *m.ACT, nil
 }
