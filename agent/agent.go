@@ -93,6 +93,12 @@ type Status struct {
 	// Records says how the address book and calendar stand: "" when they
 	// are not kept in step, else a sentence such as "in step at 15:42".
 	Records string
+	// Outgoing says how the CRM's email stands: "" when crmsync does not
+	// send it, else a sentence such as "2 emails waiting to be sent".
+	Outgoing string
+	// OutgoingPending counts the CRM's emails waiting for crmsync to send
+	// them, for the tray.
+	OutgoingPending int
 }
 
 // Warning is a condition the user should know about.
@@ -192,7 +198,10 @@ type Settings struct {
 	IMAP IMAPAccount
 	// Records says what is kept in step with the user's address book and
 	// calendar.
-	Records           RecordSync
+	Records RecordSync
+	// SMTP is the outgoing mail server the CRM's email is sent through;
+	// zero means none.
+	SMTP              SMTPAccount
 	AutoTrack         AutoTrackScope
 	ExcludedAddresses []string
 	InternalDomains   []string
@@ -208,7 +217,9 @@ type SettingsPatch struct {
 	IMAP *IMAPAccount
 	// Records replaces what is kept in step with the address book and
 	// calendar.
-	Records           *RecordSync
+	Records *RecordSync
+	// SMTP replaces the outgoing mail server; a zero one stops sending.
+	SMTP              *SMTPAccount
 	AutoTrack         *AutoTrackScope
 	ExcludedAddresses *[]string
 	InternalDomains   *[]string
@@ -362,6 +373,7 @@ type Backend interface {
 	FolderTracking
 	Senders
 	RecordSyncer
+	OutgoingSender
 }
 
 // Secrets keeps credentials in the OS keychain. Load returns
@@ -626,4 +638,69 @@ type RecordSyncer interface {
 	TestDAV(ctx context.Context, a DAVAccount, password string) ([]CheckStep, error)
 	// SaveDAVPassword keeps a's password in the keychain.
 	SaveDAVPassword(ctx context.Context, a DAVAccount, password string) error
+}
+
+// SMTPAccount is the user's outgoing mail server (SMTP submission), through
+// which crmsync sends the email written in the CRM. The password is in the
+// keychain, never here.
+type SMTPAccount struct {
+	Host     string
+	Port     int      // 0 means the security's default: 465 for TLS, 587 for STARTTLS, 25 for none
+	Security Security // TLS (smtps://), STARTTLS (smtp://), or none (a loopback server only)
+	Username string   // "" means no sign-in, for a server on this computer only
+	CAFile   string
+}
+
+// IsZero reports whether no outgoing mail server is set.
+func (a SMTPAccount) IsZero() bool { return a.Host == "" }
+
+// URL returns the account as the command line writes it:
+// smtps://USER@HOST:PORT for TLS, smtp:// otherwise. It is also the
+// account's key in the keychain.
+func (a SMTPAccount) URL() string {
+	scheme := "smtps"
+	if a.Security != SecurityTLS {
+		scheme = "smtp"
+	}
+	port := a.Port
+	if port == 0 {
+		port = map[Security]int{SecurityTLS: 465, SecuritySTARTTLS: 587, SecurityNone: 25}[a.Security]
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(a.Host, strconv.Itoa(port))}
+	if a.Username != "" {
+		u.User = url.User(a.Username)
+	}
+	return u.String()
+}
+
+// OutgoingItem is one email of the CRM that crmsync sends, as `crmsync
+// outbox` and Settings list it. Subject is fetched live, held in memory.
+type OutgoingItem struct {
+	ID       string
+	Subject  string
+	State    string // "pending", "sending", "failed" or "sent"
+	Modified time.Time
+}
+
+// OutgoingReport says whether crmsync sends the CRM's email for the user,
+// why not, and which emails stand where.
+type OutgoingReport struct {
+	Enabled bool
+	Why     string // a sentence: what the administrator set, or what is missing
+	Items   []OutgoingItem
+}
+
+// OutgoingSender is what Settings' "Send email from the CRM" section and
+// `crmsync outbox` use.
+type OutgoingSender interface {
+	// Outbox reads, live from the CRM, whether sending is on and the
+	// user's pending, sending, failed and recently sent emails.
+	Outbox(ctx context.Context) (OutgoingReport, error)
+	// RetryEmail puts a failed email back in Pending Send and sends it.
+	RetryEmail(ctx context.Context, id string) error
+	// TestSMTP connects to a and signs in with password ("" uses the
+	// keychain's), sending nothing, and says what it found, step by step.
+	TestSMTP(ctx context.Context, a SMTPAccount, password string) ([]CheckStep, error)
+	// SaveSMTPPassword keeps a's password in the keychain.
+	SaveSMTPPassword(ctx context.Context, a SMTPAccount, password string) error
 }

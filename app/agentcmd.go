@@ -26,6 +26,7 @@ import (
 	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/records"
+	"crmsync/agent/smtp"
 )
 
 // agentFlags are the options of "crmsync agent", also used by tests.
@@ -35,6 +36,7 @@ type agentFlags struct {
 	dav                         string // https://USER@HOST/PATH/: the address book and calendar server
 	addressBook, calendar       string // the collections kept in step
 	records                     string // which record types, comma separated
+	smtp                        string // smtps://USER@HOST:PORT: the outgoing mail server the CRM's email is sent through
 	tokenURL, clientID, scope   string
 	authority, caBundle         string
 	sent                        string
@@ -43,7 +45,7 @@ type agentFlags struct {
 	open                        func(url string) error // the browser opener; nil means xdg-open (tests set it)
 }
 
-const agentUsage = "usage: crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--dav https://USER@HOST/PATH/] [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
+const agentUsage = "usage: crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--dav https://USER@HOST/PATH/] [--smtp smtps://USER@HOST:PORT] [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]\n"
 
 // runAgent implements "crmsync agent": the engine without a window.
 func runAgent(ctx context.Context, args []string, io Stdio) int {
@@ -57,6 +59,7 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 	fs.StringVar(&f.addressBook, "addressbook", records.DefaultAddressBook, "with --dav: the address book crmsync keeps (created when missing)")
 	fs.StringVar(&f.calendar, "calendar", records.DefaultCalendar, "with --dav: the calendar crmsync keeps (created when missing)")
 	fs.StringVar(&f.records, "records", "contacts,appointments,tasks", "with --dav: which records to keep in step")
+	fs.StringVar(&f.smtp, "smtp", "", "your outgoing mail server: smtps://USER@HOST:PORT (TLS), or smtp:// for STARTTLS; the email the CRM asks crmsync to send goes out through it, when your administrator lets crmsync send")
 	fs.StringVar(&f.data, "data", "", "directory for the agent's IDs-only cache (default: the user data directory)")
 	fs.BoolVar(&f.deviceCode, "device-code", false, "sign in with a code entered in a browser on any device")
 	fs.BoolVar(&f.browser, "browser", false, "sign in in the system browser")
@@ -119,6 +122,15 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 		}
 		rs = r
 	}
+	var sa agent.SMTPAccount
+	if f.smtp != "" {
+		a, err := smtp.ParseURL(f.smtp)
+		if err != nil {
+			fmt.Fprintf(io.Err, "crmsync agent: %v\n", strings.TrimPrefix(err.Error(), "smtp: "))
+			return ExitUsage
+		}
+		sa = agent.SMTPAccount{Host: a.Host, Port: a.Port, Security: a.Security, Username: a.Username, CAFile: f.caBundle}
+	}
 	var secrets stdinSecrets
 	if f.passwordStdin {
 		// One secret a line, in DESIGN's order: the CRM password, then
@@ -135,13 +147,18 @@ func runAgent(ctx context.Context, args []string, io Stdio) int {
 			}
 			secrets.dav, err = readPassword(in, "DAV password", where)
 		}
+		if err == nil && f.smtp != "" && sa.Username != "" {
+			line := 2 + btoi(f.imap != "") + btoi(f.dav != "")
+			where := fmt.Sprintf("its %s line must be the outgoing mail server's (SMTP) password", ordinal(line))
+			secrets.smtp, err = readPassword(in, "SMTP password", where)
+		}
 		if err != nil {
 			fmt.Fprintf(io.Err, "crmsync agent: %v\n", err)
 			return ExitUsage
 		}
 		secrets.crm = p
 	}
-	err := serveAgent(ctx, f, acct, rs, secrets, newLogger(io.Err, f.verbose), io.Out, io.Err)
+	err := serveAgent(ctx, f, acct, rs, sa, secrets, newLogger(io.Err, f.verbose), io.Out, io.Err)
 	if err == nil || errors.Is(err, context.Canceled) {
 		return ExitOK
 	}
@@ -185,7 +202,15 @@ func btoi(b bool) int {
 
 // stdinSecrets are the secrets --password-stdin read: held in memory for
 // this run, never saved.
-type stdinSecrets struct{ crm, imap, dav string }
+type stdinSecrets struct{ crm, imap, dav, smtp string }
+
+// ordinal names a line of standard input.
+func ordinal(n int) string {
+	if n >= 1 && n <= 4 {
+		return [...]string{"first", "second", "third", "fourth"}[n-1]
+	}
+	return fmt.Sprintf("%dth", n)
+}
 
 // stdinLimit bounds what is read of standard input: a few lines of
 // secrets, never an unbounded stream.
@@ -207,7 +232,7 @@ func readPassword(r *bufio.Reader, what, where string) (string, error) {
 
 // serveAgent runs the engine and the control socket until ctx ends.
 // Prompts of an interactive sign-in go to prompts (standard error).
-func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, rs agent.RecordSync, secrets stdinSecrets, log *slog.Logger, out, prompts io.Writer) error {
+func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, rs agent.RecordSync, sa agent.SMTPAccount, secrets stdinSecrets, log *slog.Logger, out, prompts io.Writer) error {
 	password := secrets.crm
 	data := f.data
 	if data == "" {
@@ -231,6 +256,9 @@ func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, rs ag
 	settings.MaildirPath, settings.IMAP = f.maildir, acct
 	if !rs.DAV.IsZero() {
 		settings.Records = rs
+	}
+	if !sa.IsZero() {
+		settings.SMTP = sa
 	}
 	var folders []string
 	if f.sent != "" && f.maildir != "" {
@@ -278,6 +306,9 @@ func serveAgent(ctx context.Context, f agentFlags, acct agent.IMAPAccount, rs ag
 	}
 	if secrets.dav != "" {
 		passwords.UseForSession(rs.DAV.Display(), secrets.dav)
+	}
+	if secrets.smtp != "" {
+		passwords.UseForSession(sa.URL(), secrets.smtp)
 	}
 	eng, store, keychain, err := buildEngineWith(data, crmURL, cacheUser, cfg,
 		crm.Config{CABundle: f.caBundle}, engine.SignInOptions{

@@ -36,17 +36,21 @@ Usage:
       [--app all|sales|service|none] [--limit-requests N --limit-window DURATION]
                                   run the local CRM server
   crmsync agent --crm URL (--maildir DIR | --imap imaps://USER@HOST:PORT) [--dav https://USER@HOST/PATH/]
-      [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]
+      [--smtp smtps://USER@HOST:PORT] [--data DIR] [--device-code | --browser | --user EMAIL --password-stdin]
                                   run the tracking engine without a window; with no
                                   sign-in option it uses the sign-in saved in the keychain;
                                   --dav keeps CRM contacts, appointments and tasks in step
-                                  with that address book and calendar server
+                                  with that address book and calendar server; --smtp sends
+                                  the email the CRM asks crmsync to send through that server
   crmsync status | items | track KEY [--regarding ENTITY:GUID] | untrack KEY | regarding KEY ENTITY:GUID
   crmsync folders [add FOLDER ENTITY:GUID | remove FOLDER]
                                   talk to the running agent; folders maps mail folders
                                   to CRM records (ENTITY is contact, account, opportunity or case)
   crmsync sync [--data DIR]       sync the address book and calendar now, and print
                                   what changed, by record type and direction
+  crmsync outbox [retry ID] [--data DIR]
+                                  the CRM's email crmsync sends: pending, sending, failed,
+                                  sent this week; retry sends a failed one again
   crmsync signout [--data DIR]    forget the saved sign-in
 
 Options of the tray app: --data DIR (where its data lives), -v (verbose).
@@ -74,6 +78,8 @@ func Main(ctx context.Context, args []string, io Stdio) int {
 		return runFolders(ctx, args[1:], io)
 	case "sync":
 		return runSync(ctx, args[1:], io)
+	case "outbox":
+		return runOutbox(ctx, args[1:], io)
 	case "signout":
 		return runSignOut(ctx, args[1:], io)
 	}

@@ -35,6 +35,9 @@ type configFile struct {
 	// Records is what is kept in step with the address book and calendar;
 	// the DAV password is in the keychain.
 	Records *recordsConfig `json:"records,omitempty"`
+	// SMTP is the outgoing mail server the CRM's email is sent through;
+	// its password is in the keychain.
+	SMTP *imapConfig `json:"smtp,omitempty"`
 }
 
 // recordsConfig is the address book and calendar sync in the settings
@@ -100,6 +103,16 @@ func imapFromFile(c *imapConfig) agent.IMAPAccount {
 	return a
 }
 
+// smtpToFile and smtpFromFile keep the outgoing mail server in the
+// settings file with the IMAP account's fields.
+func smtpToFile(a agent.SMTPAccount) *imapConfig {
+	return imapToFile(agent.IMAPAccount(a))
+}
+
+func smtpFromFile(c *imapConfig) agent.SMTPAccount {
+	return agent.SMTPAccount(imapFromFile(c))
+}
+
 // migrations upgrade a settings file one version at a time; index i moves
 // version i to i+1.
 var migrations = []func(*configFile){
@@ -140,7 +153,7 @@ func (c *Config) Load() (agent.Settings, error) {
 		ConnectionEnabled: f.ConnectionEnabled, CRMURL: f.CRMURL, ClientID: f.ClientID, MaildirPath: f.MaildirPath,
 		Folders: slices.Clone(f.Folders), AutoTrack: agent.AutoTrackScope(f.AutoTrack),
 		ExcludedAddresses: slices.Clone(f.ExcludedAddresses), InternalDomains: slices.Clone(f.InternalDomains),
-		IMAP: imapFromFile(f.IMAP), Records: recordsFromFile(f.Records),
+		IMAP: imapFromFile(f.IMAP), Records: recordsFromFile(f.Records), SMTP: smtpFromFile(f.SMTP),
 	}, nil
 }
 
@@ -212,6 +225,7 @@ func (c *Config) Save(s agent.Settings) error {
 		f.ExcludedAddresses, f.InternalDomains = slices.Clone(s.ExcludedAddresses), slices.Clone(s.InternalDomains)
 		f.IMAP = imapToFile(s.IMAP)
 		f.Records = recordsToFile(s.Records)
+		f.SMTP = smtpToFile(s.SMTP)
 	})
 }
 

@@ -269,3 +269,52 @@ func runSync(ctx context.Context, args []string, io Stdio) int {
 	}
 	return ExitOK
 }
+
+// outboxUsage is printed for an `outbox` command line that does not fit.
+const outboxUsage = "usage: crmsync outbox [retry ID] [--data DIR]\n"
+
+// runOutbox implements `crmsync outbox`: the CRM's outgoing email crmsync
+// sends (pending, sending, failed, sent in the last week), or `retry ID`
+// to send a failed one again.
+func runOutbox(ctx context.Context, args []string, io Stdio) int {
+	fs := newFlagSet("outbox", io)
+	data := fs.String("data", "", "the agent's data directory (default: the user data directory)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	retry := ""
+	switch {
+	case len(pos) == 0:
+	case len(pos) == 2 && pos[0] == "retry":
+		retry = pos[1]
+	default:
+		fmt.Fprint(io.Err, outboxUsage)
+		return ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	c, err := dialAgent(ctx, *data)
+	if err != nil {
+		fmt.Fprintf(io.Err, "crmsync outbox: %v\n", err)
+		return ExitFailure
+	}
+	defer c.Close()
+	if retry != "" {
+		if err := c.RetryEmail(ctx, retry); err != nil {
+			fmt.Fprintf(io.Err, "crmsync outbox retry: %v\n", err)
+			return ExitFailure
+		}
+		fmt.Fprintln(io.Out, "The email is pending again; crmsync sends it now.")
+		return ExitOK
+	}
+	rep, err := c.Outbox(ctx)
+	if err != nil {
+		fmt.Fprintf(io.Err, "crmsync outbox: %v\n", err)
+		return ExitFailure
+	}
+	if err := control.FormatOutbox(io.Out, rep); err != nil {
+		return ExitFailure
+	}
+	return ExitOK
+}

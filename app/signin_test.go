@@ -23,7 +23,7 @@ func interactiveAgent(t *testing.T, f agentFlags) *runningAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &runningAgent{cancel: cancel, done: make(chan int, 1), out: &lockedBuffer{}, errb: &lockedBuffer{}}
 	go func() {
-		err := serveAgent(ctx, f, agent.IMAPAccount{}, agent.RecordSync{}, stdinSecrets{}, newLogger(a.errb, false), a.out, a.errb)
+		err := serveAgent(ctx, f, agent.IMAPAccount{}, agent.RecordSync{}, agent.SMTPAccount{}, stdinSecrets{}, newLogger(a.errb, false), a.out, a.errb)
 		code := ExitOK
 		if err != nil && ctx.Err() == nil {
 			a.errb.Write([]byte("crmsync agent: " + agentErrorText(err) + "\n"))

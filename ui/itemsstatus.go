@@ -10,8 +10,8 @@ import (
 
 // windowStatus is the items window's status line: the connection in
 // words, the mail account watched, the work waiting, the initial scan and
-// the last sync, and the address book and calendar when they are kept in
-// step. Some desktops have no tray, so this line alone must tell
+// the last sync, the address book and calendar when they are kept in
+// step, and the CRM's email when crmsync sends it. Some desktops have no tray, so this line alone must tell
 // where things stand.
 func windowStatus(s agent.Status, now time.Time) string {
 	parts := []string{connectionWords(s, now)}
@@ -38,6 +38,9 @@ func windowStatus(s agent.Status, now time.Time) string {
 	}
 	if s.Records != "" {
 		parts = append(parts, "address book and calendar: "+s.Records)
+	}
+	if s.Outgoing != "" {
+		parts = append(parts, "CRM email: "+s.Outgoing)
 	}
 	line := strings.Join(parts, " · ")
 	if n := len(s.Warnings); n > 0 {

@@ -46,6 +46,8 @@ func TestWindowsRender(t *testing.T) {
 		{Kind: "tasks", Kept: 2}},
 		Notices: []string{"Ana Silva's mobile phone was changed in the CRM and in your address book; the CRM's value was kept."}}
 	be.RulesValue = twoRules()
+	be.SettingsValue.SMTP = agent.SMTPAccount{Host: "mail.example.com", Port: 465, Username: "alice"}
+	be.OutboxValue = demoOutbox(now)
 	be.MailReportValue = agent.MailReport{Idle: errors.New("the server does not offer IDLE; new mail will be found by checking every 30 seconds"), Folders: 14, Latency: 86 * time.Millisecond}
 	be.DisclosuresValue = []agent.Disclosure{
 		{Key: "1764671520.M204815P3011Q12.alice-laptop", At: now, Purpose: "tracking decision", Fields: []agent.FieldSize{{Name: "Message-ID", Bytes: 28}, {Name: "Subject", Bytes: 16}, {Name: "From", Bytes: 17}, {Name: "To", Bytes: 16}, {Name: "Cc", Bytes: 0}}},
@@ -99,6 +101,8 @@ func TestWindowsRender(t *testing.T) {
 	capture(t, "settings-records", s.w)
 	s.records.scroll.ScrollToBottom()
 	capture(t, "settings-records-overview", s.w)
+	s.tabs.SelectIndex(tabSend)
+	capture(t, "settings-send", s.w)
 
 	u.sent.show()
 	capture(t, "sent", u.sent.w)

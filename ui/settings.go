@@ -40,6 +40,8 @@ type settingsWindow struct {
 	mail    *mailSection
 	folders *folderSection
 	records *recordsSection
+	// outgoing is the "Send email" tab (send is the window's Save).
+	outgoing *sendSection
 
 	scope    *widget.RadioGroup
 	excluded *widget.Entry
@@ -47,7 +49,7 @@ type settingsWindow struct {
 
 	errText *widget.Label
 	save    *widget.Button
-	saveBar *fyne.Container // hidden on the folder and records tabs, where nothing waits for this Save
+	saveBar *fyne.Container // hidden on the folder, records and send tabs, where nothing waits for this Save
 }
 
 // The settings tabs, in order.
@@ -56,14 +58,16 @@ const (
 	tabMail
 	tabFolders
 	tabRecords
+	tabSend
 	tabTracking
 )
 
 func (s *settingsWindow) build() {
-	s.w = s.u.window("crmsync settings", fyne.NewSize(660, 680))
+	s.w = s.u.window("crmsync settings", fyne.NewSize(800, 680))
 	s.mail = newMailSection(s)
 	s.folders = newFolderSection(s)
 	s.records = newRecordsSection(s)
+	s.outgoing = newSendSection(s)
 	s.errText = wrapped()
 	s.errText.Importance = widget.DangerImportance
 	s.save = widget.NewButton("Save", s.send)
@@ -75,6 +79,7 @@ func (s *settingsWindow) build() {
 		container.NewTabItem("Mail account", s.mail.content()),
 		container.NewTabItem("Folder tracking", s.folders.content()),
 		container.NewTabItem("Address book and calendar", s.records.content()),
+		container.NewTabItem("Send email", s.outgoing.content()),
 		container.NewTabItem("Tracking", container.NewVScroll(s.trackingTab())),
 	)
 	s.tabs.OnSelected = func(*container.TabItem) {
@@ -84,6 +89,9 @@ func (s *settingsWindow) build() {
 		case tabRecords:
 			s.saveBar.Hide() // the tab has its own Save
 			s.records.loadOverview()
+		case tabSend:
+			s.saveBar.Hide() // the tab has its own Save
+			s.outgoing.loadOutbox()
 		default:
 			s.saveBar.Show()
 		}
@@ -127,8 +135,11 @@ func (s *settingsWindow) show() {
 	}
 	s.load(s.u.be.Settings())
 	s.folders.load()
-	if s.tabs.SelectedIndex() == tabRecords {
+	switch s.tabs.SelectedIndex() {
+	case tabRecords:
 		s.records.loadOverview()
+	case tabSend:
+		s.outgoing.loadOutbox()
 	}
 	s.w.Show()
 	s.w.RequestFocus()
@@ -140,6 +151,7 @@ func (s *settingsWindow) load(st agent.Settings) {
 	s.crm.SetText(orDash(st.CRMURL))
 	s.mail.load(st)
 	s.records.load(st)
+	s.outgoing.load(st)
 	if i := slices.Index(scopeValues, st.AutoTrack); i >= 0 {
 		s.scope.SetSelected(scopeChoices[i])
 	}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ type tray struct {
 	u                                 *UI
 	menu                              *fyne.Menu
 	status, connected, track, untrack *fyne.MenuItem
+	outgoing                          *fyne.MenuItem // below status while the CRM's email waits for crmsync
 	items, sent, settings, signInOut  *fyne.MenuItem
 	restart                           *fyne.MenuItem // in the menu only once the engine has stopped
 	quit                              *fyne.MenuItem
@@ -29,6 +31,10 @@ func newTray(u *UI) *tray {
 	t := &tray{u: u}
 	t.status = fyne.NewMenuItem("Starting…", nil)
 	t.status.Disabled = true
+	t.outgoing = fyne.NewMenuItem("", func() {
+		u.settings.show()
+		u.settings.tabs.SelectIndex(tabSend)
+	})
 	t.connected = fyne.NewMenuItem("Connected", t.toggleConnected)
 	t.track = fyne.NewMenuItem("Track last message", t.trackLast)
 	t.untrack = fyne.NewMenuItem("Untrack last message", t.untrackLast)
@@ -135,7 +141,7 @@ func span(d time.Duration) string {
 // line, every action disabled, and "Restart crmsync" above Quit.
 func (t *tray) stop() {
 	t.status.Label = "Stopped: " + t.u.stopped.Error()
-	for _, it := range []*fyne.MenuItem{t.connected, t.track, t.untrack, t.items, t.sent, t.settings, t.signInOut} {
+	for _, it := range []*fyne.MenuItem{t.outgoing, t.connected, t.track, t.untrack, t.items, t.sent, t.settings, t.signInOut} {
 		it.Disabled = true
 	}
 	items := t.menu.Items
@@ -156,6 +162,7 @@ func (t *tray) refresh() {
 	}
 	s := t.u.status
 	t.status.Label = statusLine(s, time.Now())
+	t.showOutgoing(s.OutgoingPending)
 	t.connected.Checked = s.State != agent.StateOff
 	t.connected.Disabled = s.State == agent.StateNeedsSignIn
 	last := t.u.lastItem
@@ -173,6 +180,27 @@ func (t *tray) refresh() {
 			t.desk.SetSystemTrayIcon(assets.TrayIcon(icon))
 		}
 	}
+}
+
+// showOutgoing puts "2 CRM emails waiting to be sent" below the status
+// line while n > 0, and takes it out otherwise.
+func (t *tray) showOutgoing(n int) {
+	i := slices.Index(t.menu.Items, t.outgoing)
+	switch {
+	case n > 0 && i < 0:
+		t.menu.Items = slices.Insert(t.menu.Items, 1, t.outgoing)
+	case n <= 0 && i >= 0:
+		t.menu.Items = slices.Delete(t.menu.Items, i, i+1)
+	}
+	t.outgoing.Label = outgoingLine(n)
+}
+
+// outgoingLine counts the CRM's emails waiting for crmsync to send them.
+func outgoingLine(n int) string {
+	if n == 1 {
+		return "1 CRM email waiting to be sent"
+	}
+	return fmt.Sprintf("%d CRM emails waiting to be sent", n)
 }
 
 func (t *tray) toggleConnected() {

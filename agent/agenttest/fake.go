@@ -59,6 +59,12 @@ type FakeBackend struct {
 	DAVSteps []agent.CheckStep
 	// DAVPassword is the last password SaveDAVPassword kept.
 	DAVPassword string
+	// OutboxValue is returned by Outbox.
+	OutboxValue agent.OutgoingReport
+	// SMTPSteps is returned by TestSMTP.
+	SMTPSteps []agent.CheckStep
+	// SMTPPassword is the last password SaveSMTPPassword kept.
+	SMTPPassword string
 
 	calls  []string
 	subs   []chan agent.Event
@@ -289,6 +295,13 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	if p.InternalDomains != nil {
 		parts = append(parts, "internal="+strings.Join(*p.InternalDomains, ","))
 	}
+	if p.SMTP != nil {
+		smtp := "none"
+		if !p.SMTP.IsZero() {
+			smtp = p.SMTP.URL()
+		}
+		parts = append(parts, "smtp="+smtp)
+	}
 	if p.Records != nil {
 		records := "none"
 		if !p.Records.DAV.IsZero() {
@@ -326,6 +339,9 @@ func (f *FakeBackend) UpdateSettings(_ context.Context, p agent.SettingsPatch) (
 	}
 	if p.Records != nil {
 		s.Records = *p.Records
+	}
+	if p.SMTP != nil {
+		s.SMTP = *p.SMTP
 	}
 	return *s, nil
 }

@@ -21,6 +21,7 @@ type call struct {
 	Query  string
 	Limit  int
 	Folder string
+	ID     string
 }
 
 // recBackend records every call and answers with canned values. The control
@@ -33,12 +34,13 @@ type recBackend struct {
 	items   []agent.Item
 	refs    []agent.RecordRef
 	untrack agent.UntrackResult
-	rules   []agent.FolderRule // answered by FolderRules
-	rule    agent.FolderRule   // answered by AddFolderRule
-	sync    agent.SyncReport   // answered by SyncNow
-	err     error              // returned by every method but Status when set
-	block   chan struct{}      // when set, every method but Status waits for it or its context
-	panics  bool               // when set, every method but Status panics
+	rules   []agent.FolderRule   // answered by FolderRules
+	rule    agent.FolderRule     // answered by AddFolderRule
+	sync    agent.SyncReport     // answered by SyncNow
+	outbox  agent.OutgoingReport // answered by Outbox
+	err     error                // returned by every method but Status when set
+	block   chan struct{}        // when set, every method but Status waits for it or its context
+	panics  bool                 // when set, every method but Status panics
 }
 
 func (b *recBackend) record(ctx context.Context, c call) error {
@@ -121,6 +123,17 @@ func (b *recBackend) AddFolderRule(ctx context.Context, folder string, r agent.R
 
 func (b *recBackend) RemoveFolderRule(ctx context.Context, folder string) error {
 	return b.record(ctx, call{Method: "RemoveFolderRule", Folder: folder})
+}
+
+func (b *recBackend) Outbox(ctx context.Context) (agent.OutgoingReport, error) {
+	err := b.record(ctx, call{Method: "Outbox"})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.outbox, err
+}
+
+func (b *recBackend) RetryEmail(ctx context.Context, id string) error {
+	return b.record(ctx, call{Method: "RetryEmail", ID: id})
 }
 
 func (b *recBackend) SyncNow(ctx context.Context) (agent.SyncReport, error) {

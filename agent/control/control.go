@@ -60,6 +60,9 @@ type Backend interface {
 	agent.FolderTracking
 	// SyncNow runs a sync pass of the address book and calendar.
 	SyncNow(ctx context.Context) (agent.SyncReport, error)
+	// Outbox and RetryEmail are the CRM's outgoing email.
+	Outbox(ctx context.Context) (agent.OutgoingReport, error)
+	RetryEmail(ctx context.Context, id string) error
 	// SignOut forgets the saved sign-in and stops the connection.
 	SignOut(ctx context.Context) error
 }

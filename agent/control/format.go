@@ -42,6 +42,9 @@ func FormatStatus(w io.Writer, s agent.Status) error {
 	if s.Records != "" {
 		line("Address book and calendar", clean(s.Records, 200))
 	}
+	if s.Outgoing != "" {
+		line("CRM email", clean(s.Outgoing, 300))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("control: format status: %w", err)
 	}

@@ -123,7 +123,7 @@ func decodeRequest(line []byte) (request, error) {
 // false for an unknown command.
 func allowedFields(cmd string) (string, bool) {
 	switch cmd {
-	case cmdHello, cmdStatus, cmdSignOut, cmdFolders, cmdSync:
+	case cmdHello, cmdStatus, cmdSignOut, cmdFolders, cmdSync, cmdOutbox:
 		return "", true
 	case cmdItems:
 		return "limit", true
@@ -139,6 +139,8 @@ func allowedFields(cmd string) (string, bool) {
 		return "folder entity id", true
 	case cmdRemoveFolder:
 		return "folder", true
+	case cmdRetry:
+		return "id", true
 	}
 	return "", false
 }
@@ -147,7 +149,7 @@ func allowedFields(cmd string) (string, bool) {
 func checkFields(req request) error {
 	allowed, ok := allowedFields(req.Cmd)
 	if !ok {
-		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout, folders, addfolder, removefolder, sync", clip(req.Cmd, 40))
+		return badf("unknown command %q; known: hello, status, items, track, untrack, regarding, search, signout, folders, addfolder, removefolder, sync, outbox, retry", clip(req.Cmd, 40))
 	}
 	set := map[string]bool{
 		"key": req.Key != "", "regarding": req.Regarding != nil, "entity": req.Entity != "",
@@ -255,6 +257,8 @@ func (h *handler) dispatch(ctx context.Context, req request) (any, error) {
 		return h.folderCommand(ctx, req)
 	case cmdSync:
 		return h.syncCommand(ctx)
+	case cmdOutbox, cmdRetry:
+		return h.outboxCommand(ctx, req)
 	}
 	// checkFields has refused every other command already.
 	return nil, badf("unknown command %q", clip(req.Cmd, 40))

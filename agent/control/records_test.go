@@ -46,3 +46,33 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatalf("err = %v, want the backend's sentence", err)
 	}
 }
+
+func TestOutboxCommands(t *testing.T) {
+	when := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	be := &recBackend{outbox: agent.OutgoingReport{Enabled: true, Why: "crmsync sends your CRM email through smtps://alice@mail.example.com:465.",
+		Items: []agent.OutgoingItem{{ID: "0a1b2c3d-0000-4000-8000-000000000001", Subject: "Quote for 250 laptops", State: "failed", Modified: when}}}}
+	ts := startServer(t, be, nil, nil)
+	c := dial(t, ts.path)
+	rep, err := c.Outbox(context.Background())
+	if err != nil || !rep.Enabled || len(rep.Items) != 1 || rep.Items[0].State != "failed" {
+		t.Fatalf("Outbox = %+v, %v", rep, err)
+	}
+	var b strings.Builder
+	if err := FormatOutbox(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"smtps://alice@mail.example.com:465", "0a1b2c3d-0000-4000-8000-000000000001", "failed", "Quote for 250 laptops", "crmsync outbox retry ID"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+	if err := c.RetryEmail(context.Background(), "0a1b2c3d-0000-4000-8000-000000000001"); err != nil {
+		t.Fatal(err)
+	}
+	be.mu.Lock()
+	last := be.calls[len(be.calls)-1]
+	be.mu.Unlock()
+	if last.Method != "RetryEmail" || last.ID != "0a1b2c3d-0000-4000-8000-000000000001" {
+		t.Fatalf("last call = %+v", last)
+	}
+}

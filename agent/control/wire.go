@@ -82,6 +82,8 @@ type wireStatus struct {
 	ScanDone    int           `json:"scan_done,omitempty"`
 	ScanTotal   int           `json:"scan_total,omitempty"`
 	Records     string        `json:"records,omitempty"`
+	Outgoing    string        `json:"outgoing,omitempty"`
+	OutPending  int           `json:"outgoing_pending,omitempty"`
 }
 
 type wireItem struct {
@@ -180,6 +182,7 @@ func statusToWire(s agent.Status) wireStatus {
 	w := wireStatus{
 		State: s.State.String(), Since: s.Since, LastSuccess: s.LastSuccess, NextRetry: s.NextRetry,
 		User: s.User, Pending: s.Pending, ScanDone: s.ScanDone, ScanTotal: s.ScanTotal, Records: s.Records,
+		Outgoing: s.Outgoing, OutPending: s.OutgoingPending,
 	}
 	for _, x := range s.Warnings {
 		w.Warnings = append(w.Warnings, wireWarning{Code: x.Code, Title: x.Title, Text: x.Text, Severity: severityName(x.Severity)})
@@ -191,6 +194,7 @@ func statusFromWire(w wireStatus) agent.Status {
 	s := agent.Status{
 		State: parseState(w.State), Since: w.Since, LastSuccess: w.LastSuccess, NextRetry: w.NextRetry,
 		User: w.User, Pending: w.Pending, ScanDone: w.ScanDone, ScanTotal: w.ScanTotal, Records: w.Records,
+		Outgoing: w.Outgoing, OutgoingPending: w.OutPending,
 	}
 	for _, x := range w.Warnings {
 		s.Warnings = append(s.Warnings, agent.Warning{Code: x.Code, Title: x.Title, Text: x.Text, Severity: parseSeverity(x.Severity)})

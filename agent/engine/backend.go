@@ -483,6 +483,11 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 			return e.Settings(), err
 		}
 	}
+	if p.SMTP != nil {
+		if err := checkSMTP(*p.SMTP); err != nil {
+			return e.Settings(), err
+		}
+	}
 	if p.Folders != nil {
 		for _, f := range *p.Folders {
 			if !strings.HasPrefix(f, ".") || strings.ContainsAny(f, "/\\\x00") || f == "." || f == ".." {
@@ -521,6 +526,10 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		if p.Records != nil && *p.Records != s.Records {
 			s.Records, rerecords = *p.Records, true
 		}
+		resend := false
+		if p.SMTP != nil && *p.SMTP != s.SMTP {
+			s.SMTP, resend = *p.SMTP, true
+		}
 		if p.ExcludedAddresses != nil {
 			s.ExcludedAddresses = append([]string(nil), (*p.ExcludedAddresses)...)
 		}
@@ -536,6 +545,10 @@ func (e *Engine) UpdateSettings(ctx context.Context, p agent.SettingsPatch) (age
 		}
 		if rerecords {
 			l.startRecords()
+			l.publish(true)
+		}
+		if resend {
+			l.startOutgoing()
 			l.publish(true)
 		}
 	})

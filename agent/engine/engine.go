@@ -22,6 +22,7 @@ import (
 	"crmsync/agent/imap"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
+	"crmsync/agent/outgoing"
 	"crmsync/agent/records"
 	"crmsync/agent/sched"
 )
@@ -116,6 +117,10 @@ type Engine struct {
 	// syncer keeps records in step with the address book and calendar;
 	// nil when it is not running. Stored by its goroutine (startRecords).
 	syncer atomic.Pointer[records.Syncer]
+	// sender sends the CRM's email through the user's mail account; nil
+	// when it is not running. Stored by its goroutine (startOutgoing).
+	sender atomic.Pointer[outgoing.Worker]
+	perm   permission // whether the CRM lets crmsync send, as last read
 }
 
 // view is what the loop publishes for readers on other goroutines. A

@@ -13,6 +13,7 @@ import (
 	"crmsync/agent/crm"
 	"crmsync/agent/maildir"
 	"crmsync/agent/outbox"
+	"crmsync/agent/outgoing"
 	"crmsync/agent/records"
 	"crmsync/agent/track"
 )
@@ -54,6 +55,7 @@ type loop struct {
 	mail  mailState
 	rules rulesState
 	recs  recordsState
+	out   outgoingState
 	scan  [2]int // the scan progress last published
 	// storeErr says why decisions cannot be saved; "" when they can.
 	storeErr string
@@ -74,6 +76,7 @@ func newLoop(e *Engine, ctx context.Context, g *group, settings agent.Settings) 
 		mail:  mailState{failed: make(chan error, 1)},
 		sync:  syncState{done: make(chan syncResult, 1)},
 		recs:  recordsState{passes: make(chan records.Report, 1)},
+		out:   outgoingState{passes: make(chan outgoing.Report, 1)},
 	}
 	l.publish(false)
 	return l
@@ -130,6 +133,8 @@ func (l *loop) run() error {
 			l.onMailFailed(err)
 		case rep := <-l.recs.passes:
 			l.onRecordsPass(rep)
+		case rep := <-l.out.passes:
+			l.onOutgoingPass(rep)
 		case <-l.alarms.c:
 			l.onAlarms(l.alarms.fired())
 		}
@@ -272,6 +277,7 @@ func (l *loop) onConn(s conn.Status) {
 		l.userID = s.UserID
 		l.fetchName(s.UserID)
 		l.startRecords()
+		l.startOutgoing()
 	}
 	if l.online {
 		l.e.box.Resume(l.userID)
@@ -279,6 +285,10 @@ func (l *loop) onConn(s conn.Status) {
 			l.startRecords()
 			if sy := l.e.syncer.Load(); sy != nil {
 				sy.Trigger()
+			}
+			l.startOutgoing()
+			if w := l.e.sender.Load(); w != nil {
+				w.Trigger()
 			}
 			l.refreshRules()
 			l.redecide()
@@ -436,6 +446,10 @@ func (l *loop) publish(announce bool) {
 	}
 	st.Mail, st.LastSync = l.mail.name, l.sync.last
 	st.Records = l.recs.status
+	st.Outgoing, st.OutgoingPending = l.out.status, l.out.pending
+	if l.out.err != "" {
+		st.Warnings = append(st.Warnings, agent.Warning{Code: "outgoing", Title: "Email from the CRM", Text: l.out.err, Severity: agent.SeverityWarning})
+	}
 	if l.recs.err != "" {
 		st.Warnings = append(st.Warnings, agent.Warning{Code: "records", Title: "Address book and calendar", Text: l.recs.err, Severity: agent.SeverityWarning})
 	}

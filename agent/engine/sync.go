@@ -139,6 +139,10 @@ func (l *loop) onSync(r syncResult) {
 		l.e.conn.Report(ctx, r.err)
 		return
 	}
+	// Each sync also collects the email the CRM waits for crmsync to send.
+	if w := l.e.sender.Load(); w != nil {
+		w.Trigger()
+	}
 	for _, id := range r.gone {
 		// The user sees why the message is no longer tracked.
 		keys, err := l.e.o.Store.ForgetActivity(ctx, id, int(track.ReasonDeletedInCRM))
