@@ -411,15 +411,20 @@ func (x *sendSection) setAdmin(icon fyne.Resource, text string, imp widget.Impor
 	x.relayout()
 }
 
-// outboxStates words an email's state and names its icon.
-var outboxStates = map[string]struct {
-	word string
-	icon fyne.Resource
-}{
-	"pending": {"Waiting to be sent", theme.HistoryIcon()},
-	"sending": {"Sending", theme.NewPrimaryThemedResource(theme.MailSendIcon())},
-	"failed":  {"Failed", theme.NewErrorThemedResource(theme.ErrorIcon())},
-	"sent":    {"Sent", theme.NewSuccessThemedResource(theme.ConfirmIcon())},
+// outboxState words an email's state and names its icon. A function, not
+// a table: the theme's icons may be asked for only once the app runs.
+func outboxState(state string) (word string, icon fyne.Resource, ok bool) {
+	switch state {
+	case "pending":
+		return "Waiting to be sent", theme.HistoryIcon(), true
+	case "sending":
+		return "Sending", theme.NewPrimaryThemedResource(theme.MailSendIcon()), true
+	case "failed":
+		return "Failed", theme.NewErrorThemedResource(theme.ErrorIcon()), true
+	case "sent":
+		return "Sent", theme.NewSuccessThemedResource(theme.ConfirmIcon()), true
+	}
+	return "", nil, false
 }
 
 // outboxLine is an email's row in words: subject, then state and time.
@@ -429,8 +434,8 @@ func outboxLine(it agent.OutgoingItem, now time.Time) (subject, state string) {
 		subject = "(no subject)"
 	}
 	word := it.State
-	if st, ok := outboxStates[it.State]; ok {
-		word = st.word
+	if w, _, ok := outboxState(it.State); ok {
+		word = w
 	}
 	return subject, word + " · " + shortTime(it.Modified, now)
 }
@@ -448,8 +453,8 @@ func (x *sendSection) setOutbox(items []agent.OutgoingItem, empty string) {
 		subject, state := outboxLine(it, now)
 		x.outboxLines = append(x.outboxLines, subject+" — "+state)
 		icon := theme.MailComposeIcon()
-		if st, ok := outboxStates[it.State]; ok {
-			icon = st.icon
+		if _, ic, ok := outboxState(it.State); ok {
+			icon = ic
 		}
 		title := wrapped()
 		title.SetText(subject)
