@@ -157,14 +157,9 @@ func (c *HTTPClient) OrganizedMeetings(ctx context.Context, userID string, since
 	path := "appointments" + query("$select", "activityid,subject,location,description,scheduledstart,scheduledend,isalldayevent",
 		"$filter", filter, "$orderby", "scheduledstart asc", "$top", "200",
 		"$expand", "appointment_activity_parties($select=participationtypemask,addressused,_partyid_value)")
-	type rawParty struct {
-		mask          int
-		id, table     string
-		name, address string
-	}
 	type rawMeeting struct {
 		m       Meeting
-		parties []rawParty
+		parties []partyRow
 	}
 	var raws []rawMeeting
 	refs := map[string]string{}
@@ -182,26 +177,7 @@ func (c *HTTPClient) OrganizedMeetings(ctx context.Context, userID string, since
 		if s, ok := row["scheduledend"].(string); ok {
 			rm.m.End, _ = time.Parse(time.RFC3339, s)
 		}
-		list, _ := row["appointment_activity_parties"].([]any)
-		for _, x := range list {
-			pm, ok := x.(map[string]any)
-			if !ok {
-				continue
-			}
-			var p rawParty
-			if f, ok := pm["participationtypemask"].(float64); ok {
-				p.mask = int(f)
-			}
-			p.id, _ = pm["_partyid_value"].(string)
-			p.id = strings.ToLower(p.id)
-			p.table, _ = pm["_partyid_value"+annLogical].(string)
-			p.name, _ = pm["_partyid_value"+annFormatted].(string)
-			p.address, _ = pm["addressused"].(string)
-			if p.address == "" && p.id != "" {
-				refs[p.id] = p.table
-			}
-			rm.parties = append(rm.parties, p)
-		}
+		rm.parties = partyRows(row["appointment_activity_parties"], refs)
 		raws = append(raws, rm)
 		return nil
 	})
@@ -216,11 +192,7 @@ func (c *HTTPClient) OrganizedMeetings(ctx context.Context, userID string, since
 	for _, rm := range raws {
 		m := rm.m
 		for _, p := range rm.parties {
-			addr := p.address
-			if addr == "" {
-				addr = addrs[p.id]
-			}
-			party := Party{Address: addr, Entity: p.table, ID: p.id, Name: p.name}
+			party := p.party(addrs)
 			switch p.mask {
 			case maskOrganizer:
 				m.Organizer = party
@@ -235,6 +207,50 @@ func (c *HTTPClient) OrganizedMeetings(ctx context.Context, userID string, since
 		}
 	}
 	return out, nil
+}
+
+// partyRow is one expanded activity party as an answer carries it.
+type partyRow struct {
+	mask          int
+	id, table     string
+	name, address string
+}
+
+// partyRows reads an activity's expanded parties, noting in refs the
+// records whose address the CRM did not keep on the party.
+func partyRows(expanded any, refs map[string]string) []partyRow {
+	list, _ := expanded.([]any)
+	var out []partyRow
+	for _, x := range list {
+		pm, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		var p partyRow
+		if f, ok := pm["participationtypemask"].(float64); ok {
+			p.mask = int(f)
+		}
+		p.id, _ = pm["_partyid_value"].(string)
+		p.id = strings.ToLower(p.id)
+		p.table, _ = pm["_partyid_value"+annLogical].(string)
+		p.name, _ = pm["_partyid_value"+annFormatted].(string)
+		p.address, _ = pm["addressused"].(string)
+		if p.address == "" && p.id != "" {
+			refs[p.id] = p.table
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// party is the row as a Party: the address the CRM kept, else the
+// record's primary one from addrs.
+func (p partyRow) party(addrs map[string]string) Party {
+	addr := p.address
+	if addr == "" {
+		addr = addrs[p.id]
+	}
+	return Party{Address: addr, Entity: p.table, ID: p.id, Name: p.name}
 }
 
 // MailboxAppointmentDelivery returns how the mailbox delivers appointments,

@@ -159,44 +159,15 @@ func (c *HTTPClient) EmailRecipients(ctx context.Context, id string) (Recipients
 	if len(rows) != 1 {
 		return Recipients{}, &Error{Op: op, Kind: KindNotFound, Message: "the email is gone"}
 	}
-	type raw struct {
-		mask         int
-		id, table    string
-		name, direct string
-	}
-	var parties []raw
 	refs := map[string]string{}
-	list, _ := rows[0]["email_activity_parties"].([]any)
-	for _, x := range list {
-		m, ok := x.(map[string]any)
-		if !ok {
-			continue
-		}
-		var p raw
-		if f, ok := m["participationtypemask"].(float64); ok {
-			p.mask = int(f)
-		}
-		p.id, _ = m["_partyid_value"].(string)
-		p.id = strings.ToLower(p.id)
-		p.table, _ = m["_partyid_value"+annLogical].(string)
-		p.name, _ = m["_partyid_value"+annFormatted].(string)
-		p.direct, _ = m["addressused"].(string)
-		if p.direct == "" && p.id != "" {
-			refs[p.id] = p.table
-		}
-		parties = append(parties, p)
-	}
+	parties := partyRows(rows[0]["email_activity_parties"], refs)
 	addrs, err := c.PartyAddresses(ctx, refs)
 	if err != nil {
 		return Recipients{}, err
 	}
 	var r Recipients
 	for _, p := range parties {
-		addr := p.direct
-		if addr == "" {
-			addr = addrs[p.id]
-		}
-		party := Party{Address: addr, Entity: p.table, ID: p.id, Name: p.name}
+		party := p.party(addrs)
 		switch p.mask {
 		case maskFrom:
 			r.From = party

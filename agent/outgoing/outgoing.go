@@ -29,6 +29,7 @@ import (
 	"crmsync/agent/cache"
 	"crmsync/agent/compose"
 	"crmsync/agent/crm"
+	"crmsync/agent/sched"
 	"crmsync/agent/smtp"
 )
 
@@ -108,7 +109,7 @@ func (n NotAllowed) Error() string { return n.Why }
 type Worker struct {
 	o      Options
 	passMu sync.Mutex
-	kick   chan struct{}
+	kick   sched.Kick
 	lastMu sync.Mutex
 	last   Report
 }
@@ -130,16 +131,11 @@ func New(o Options) (*Worker, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Worker{o: o, kick: make(chan struct{}, 1)}, nil
+	return &Worker{o: o, kick: sched.NewKick()}, nil
 }
 
 // Trigger asks Run for a pass now; it never blocks.
-func (w *Worker) Trigger() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
+func (w *Worker) Trigger() { w.kick.Now() }
 
 // Last returns the report of the last pass.
 func (w *Worker) Last() Report {
@@ -151,21 +147,7 @@ func (w *Worker) Last() Report {
 // Run makes a pass at once, then every Interval and on Trigger, until ctx
 // ends.
 func (w *Worker) Run(ctx context.Context) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-w.kick:
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
-		}
+	sched.Periodic(ctx, w.o.Interval, w.kick, func(ctx context.Context) {
 		rep, err := w.Pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.o.Log.Warn("outgoing: pass failed", "err", err)
@@ -173,8 +155,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if w.o.OnPass != nil && ctx.Err() == nil {
 			w.o.OnPass(rep)
 		}
-		t.Reset(w.o.Interval)
-	}
+	})
+	return nil
 }
 
 // MessageID is the Message-ID (without brackets) an email goes out with:

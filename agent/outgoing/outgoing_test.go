@@ -196,7 +196,7 @@ func TestSendsPendingEmail(t *testing.T) {
 	if err != nil || rep.Sent != 0 {
 		t.Fatalf("second pass: %+v, %v", rep, err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // time for a wrong third delivery to show
 	if n := len(r.byMessageID()); n != 2 {
 		t.Fatalf("%d messages delivered after a second pass, want still 2", n)
 	}
@@ -273,7 +273,8 @@ func TestRefusedRecipientMarksFailed(t *testing.T) {
 	if err != nil || rep.Failed != 1 {
 		t.Fatalf("retry pass: %+v, %v", rep, err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	r.waitMessages(1)
+	time.Sleep(300 * time.Millisecond) // time for a wrong second delivery to show
 	if n := len(r.byMessageID()); n != 1 {
 		t.Fatalf("%d messages delivered, want 1", n)
 	}
@@ -413,7 +414,7 @@ func TestMeetingInvitations(t *testing.T) {
 	if _, err := w.Pass(ctxT(t)); err != nil { // sends the seed's emails, and starts the invitations' clock
 		t.Fatal(err)
 	}
-	before := len(r.byMessageID())
+	before := len(r.waitMessages(2)) // the seed's two emails, delivered
 	// Invitations count appointments changed from the second after
 	// sending was switched on (the CRM keeps whole seconds).
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))

@@ -13,6 +13,7 @@ import (
 	"crmsync/agent"
 	"crmsync/agent/crm"
 	"crmsync/agent/dav"
+	"crmsync/agent/sched"
 )
 
 // CRM is what a pass asks of the CRM; *crm.HTTPClient has it.
@@ -89,7 +90,7 @@ type Syncer struct {
 
 	lastMu sync.Mutex
 	last   Report
-	kick   chan struct{}
+	kick   sched.Kick
 }
 
 // New checks the options and returns a Syncer.
@@ -121,16 +122,11 @@ func New(o Options) (*Syncer, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Syncer{o: o, colls: map[dav.Kind]dav.Collection{}, nagged: map[string]bool{}, kick: make(chan struct{}, 1)}, nil
+	return &Syncer{o: o, colls: map[dav.Kind]dav.Collection{}, nagged: map[string]bool{}, kick: sched.NewKick()}, nil
 }
 
 // Trigger asks Run for a pass now; it never blocks.
-func (s *Syncer) Trigger() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Syncer) Trigger() { s.kick.Now() }
 
 // Last returns the report of the last pass.
 func (s *Syncer) Last() Report {
@@ -143,21 +139,7 @@ func (s *Syncer) Last() Report {
 // called, until ctx ends. A failed pass is reported in Last and retried
 // on the next turn.
 func (s *Syncer) Run(ctx context.Context) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-s.kick:
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
-		}
+	sched.Periodic(ctx, s.o.Interval, s.kick, func(ctx context.Context) {
 		rep, err := s.Pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.o.Log.Warn("records: sync pass failed", "err", err)
@@ -165,8 +147,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 		if s.o.OnPass != nil && ctx.Err() == nil {
 			s.o.OnPass(rep)
 		}
-		t.Reset(s.o.Interval)
-	}
+	})
+	return nil
 }
 
 // Policy returns the filters and field rules in force, reading them from
