@@ -176,7 +176,7 @@ var errNoSMTPPassword = errors.New("no password is saved for the outgoing mail s
 // outgoing server and the user is known; it restarts on a change.
 func (l *loop) startOutgoing() {
 	a := l.settings.SMTP
-	key := fmt.Sprintf("%s\x00%s\x00%+v", l.userID, l.self, a)
+	key := fmt.Sprintf("%s\x00%+v", l.userID, a)
 	if l.out.stop != nil && l.out.key == key {
 		return
 	}
@@ -185,7 +185,7 @@ func (l *loop) startOutgoing() {
 	if a.IsZero() {
 		return
 	}
-	if l.userID == "" || l.self == "" {
+	if l.userID == "" {
 		l.out.status = "waiting for the CRM connection"
 		return
 	}

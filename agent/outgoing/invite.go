@@ -120,10 +120,17 @@ func (w *Worker) invite(ctx context.Context, m crm.Meeting, rep *Report) error {
 		}
 		seq = int(binary.BigEndian.Uint32(b[8:])) + 1
 	}
-	meeting := compose.Meeting{UID: "crm-" + m.ID, Sequence: seq, Organizer: w.o.From, Subject: m.Subject,
+	organizer := w.o.From
+	if m.Organizer.Address != "" {
+		organizer = compose.Address{Name: m.Organizer.Name, Addr: m.Organizer.Address}
+	}
+	if organizer.Addr == "" {
+		return nil // nobody to send it as; the email side says so
+	}
+	meeting := compose.Meeting{UID: "crm-" + m.ID, Sequence: seq, Organizer: organizer, Subject: m.Subject,
 		Location: m.Location, Description: m.Description, Start: m.Start, End: m.End, AllDay: m.AllDay}
 	for _, p := range m.Required {
-		if p.Address != "" && !strings.EqualFold(p.Address, w.o.From.Addr) {
+		if p.Address != "" && !strings.EqualFold(p.Address, organizer.Addr) {
 			meeting.Required = append(meeting.Required, compose.Address{Name: p.Name, Addr: p.Address})
 		}
 	}
@@ -140,8 +147,8 @@ func (w *Worker) invite(ctx context.Context, m crm.Meeting, rep *Report) error {
 		rep.Notices = append(rep.Notices, fmt.Sprintf("The invitation to %q could not be written: %v", m.Subject, err))
 		return nil
 	}
-	msg := compose.Email{MessageID: fmt.Sprintf("crm.invite.%s.%d@%s", m.ID, seq, domainOf(w.o.From.Addr)), Date: w.o.Now(),
-		From: w.o.From, To: to, Subject: m.Subject, HTML: m.Description, Invitation: ics}
+	msg := compose.Email{MessageID: fmt.Sprintf("crm.invite.%s.%d@%s", m.ID, seq, domainOf(organizer.Addr)), Date: w.o.Now(),
+		From: organizer, To: to, Subject: m.Subject, HTML: m.Description, Invitation: ics}
 	if msg.HTML == "" {
 		msg.HTML = m.Subject
 	}
@@ -150,7 +157,7 @@ func (w *Worker) invite(ctx context.Context, m crm.Meeting, rep *Report) error {
 		rep.Notices = append(rep.Notices, fmt.Sprintf("The invitation to %q could not be written: %v", m.Subject, err))
 		return nil
 	}
-	if _, err := w.o.Submit(ctx, w.o.From.Addr, rcpts, data); err != nil {
+	if _, err := w.o.Submit(ctx, organizer.Addr, rcpts, data); err != nil {
 		rep.Notices = append(rep.Notices, fmt.Sprintf("The invitation to %q was not sent: %v", m.Subject, err))
 		return nil // tried again on the next pass
 	}

@@ -69,7 +69,9 @@ type Options struct {
 	Sent   func() (Sent, error)
 	Submit Submit
 	Store  Store
-	// From is the user, as the message's sender when the CRM names none.
+	// From is the user, as the message's sender when the CRM names none
+	// (the CRM makes the sender the user who sends, so this is rare); its
+	// address may be empty when the sign-in gave none.
 	From compose.Address
 	// UserID is the user's systemuserid: only email from them is sent.
 	UserID string
@@ -119,8 +121,8 @@ func New(o Options) (*Worker, error) {
 	if o.CRM == nil || o.Sent == nil || o.Submit == nil || o.Store == nil {
 		return nil, errors.New("outgoing: a worker needs a CRM, a Sent folder, a mail server and a store")
 	}
-	if o.From.Addr == "" {
-		return nil, errors.New("outgoing: a worker needs the user's address")
+	if !crm.IsGUID(o.UserID) {
+		return nil, errors.New("outgoing: a worker needs the user's ID")
 	}
 	if o.Interval <= 0 {
 		o.Interval = 2 * time.Minute
@@ -296,6 +298,9 @@ func (w *Worker) send(ctx context.Context, c CRM, e crm.OutgoingEmail, rep *Repo
 	from := w.o.From
 	if r.From.Address != "" {
 		from = compose.Address{Name: r.From.Name, Addr: r.From.Address}
+	}
+	if from.Addr == "" {
+		return w.fail(ctx, c, e, rep, "The email has no sender address: give your CRM user an email address, then send it again.")
 	}
 	if r.From.ID != "" && !strings.EqualFold(r.From.ID, w.o.UserID) {
 		return w.fail(ctx, c, e, rep, fmt.Sprintf("The email is from %s, but crmsync sends only your own email, through your own mail account.", nameOf(r.From)))
