@@ -246,6 +246,14 @@ func (l *loop) onOutgoingPass(rep outgoing.Report) {
 		if l.out.pending > 0 {
 			l.out.status = fmt.Sprintf("%d waiting to be sent", l.out.pending)
 		}
+		// The items window's status line says what failed and why, until
+		// the next pass; Settings, Send email, retries it.
+		for _, n := range rep.Notices {
+			if rep.Failed > 0 && strings.Contains(n, " was not sent: ") {
+				l.out.status = n + " Send it again in Settings, Send email, or from the CRM."
+				break
+			}
+		}
 	}
 	for _, n := range rep.Notices {
 		l.e.publishNotice("Email from the CRM", n)
