@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 )
@@ -40,15 +41,19 @@ const maxParamValue = 1 << 10
 
 // checkParamLength refuses a text with a parameter value longer than
 // maxParamValue. A folded line counts as one: folding must not dodge it.
+//
+// A byte that is not UTF-8 counts as the three bytes of the U+FFFD it
+// becomes when the item is written again: what is accepted here must fit
+// the limit once encoded, or the item's own output would be refused.
 func checkParamLength(data []byte) error {
-	n, quoted, inParam, inValue := 0, false, false, false
+	n, quoted, inParam, inValue, skip := 0, false, false, false, 0
 	for i, c := range data {
 		switch {
 		case c == '\n':
 			if i+1 < len(data) && (data[i+1] == ' ' || data[i+1] == '\t') {
 				continue // a fold: the logical line goes on
 			}
-			n, quoted, inParam, inValue = 0, false, false, false
+			n, quoted, inParam, inValue, skip = 0, false, false, false, 0
 			continue
 		case inValue:
 			continue
@@ -68,7 +73,18 @@ func checkParamLength(data []byte) error {
 		if !inParam {
 			continue
 		}
-		if n++; n > maxParamValue {
+		w := 1
+		switch {
+		case skip > 0:
+			skip-- // a later byte of a character already counted
+		case c >= utf8.RuneSelf:
+			if r, size := utf8.DecodeRune(data[i:]); r == utf8.RuneError && size == 1 {
+				w = 3
+			} else {
+				skip = size - 1
+			}
+		}
+		if n += w; n > maxParamValue {
 			return fmt.Errorf("a line of the calendar has a parameter longer than %d bytes, which no calendar app writes", maxParamValue)
 		}
 	}
