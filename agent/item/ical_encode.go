@@ -113,5 +113,12 @@ func (e *calEncoder) bytes() ([]byte, error) {
 			foldLine(&b, strings.TrimSuffix(line, "\r\n"))
 		}
 	}
-	return []byte(b.String()), nil
+	out := []byte(b.String())
+	// Never write what this package would refuse to read: a malformed
+	// parameter kept from the item on the server can grow past the limit
+	// once written again. Such an item is left as it is.
+	if err := checkParamLength(out); err != nil {
+		return nil, fmt.Errorf("the item on the server has a malformed parameter, so it was left as it is: %w", err)
+	}
+	return out, nil
 }
