@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
+
+	"crmsync/agent/internal/contentline"
 )
 
 // maxParam bounds a CN parameter in octets. The agent's iCalendar reader
@@ -88,27 +90,8 @@ func encodeCalendar(cal *ical.Calendar) ([]byte, error) {
 	out.Grow(raw.Len() + raw.Len()/32)
 	for _, line := range strings.SplitAfter(raw.String(), "\r\n") {
 		if line != "" {
-			foldLine(&out, strings.TrimSuffix(line, "\r\n"))
+			contentline.Fold(&out, strings.TrimSuffix(line, "\r\n"))
 		}
 	}
 	return out.Bytes(), nil
-}
-
-// foldLine writes one content line folded as RFC 5545 section 3.1 says:
-// at most 75 octets a line, a continuation starting with a space, and
-// never inside a UTF-8 sequence.
-func foldLine(b *bytes.Buffer, line string) {
-	limit := 75
-	for len(line) > limit {
-		i := limit
-		for i > 1 && !utf8.RuneStart(line[i]) {
-			i--
-		}
-		b.WriteString(line[:i])
-		b.WriteString("\r\n ")
-		line = line[i:]
-		limit = 74 // the leading space of a continuation counts
-	}
-	b.WriteString(line)
-	b.WriteString("\r\n")
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-ical"
+
+	"crmsync/agent/internal/contentline"
 )
 
 // calEncoder carries one EncodeEvent or EncodeTask call.
@@ -110,7 +112,7 @@ func (e *calEncoder) bytes() ([]byte, error) {
 	b.Grow(buf.Len() + buf.Len()/32)
 	for _, line := range strings.SplitAfter(buf.String(), "\r\n") {
 		if line != "" {
-			foldLine(&b, strings.TrimSuffix(line, "\r\n"))
+			contentline.Fold(&b, strings.TrimSuffix(line, "\r\n"))
 		}
 	}
 	out := []byte(b.String())

@@ -2,7 +2,6 @@ package item
 
 import (
 	"strings"
-	"unicode/utf8"
 )
 
 // canon is the canonical form of a text value: line breaks as "\n", no
@@ -76,24 +75,6 @@ func textList(raw string) []string {
 		}
 	}
 	return out
-}
-
-// foldLine writes one content line to b, folded at 75 octets as both RFCs
-// ask, never inside a UTF-8 sequence, and ends it with CRLF.
-func foldLine(b *strings.Builder, line string) {
-	limit := 75
-	for len(line) > limit {
-		i := limit
-		for i > 1 && !utf8.RuneStart(line[i]) {
-			i--
-		}
-		b.WriteString(line[:i])
-		b.WriteString("\r\n ")
-		line = line[i:]
-		limit = 74 // the leading space of a continuation counts
-	}
-	b.WriteString(line)
-	b.WriteString("\r\n")
 }
 
 // safeParam makes a parameter value writable: a parameter value cannot hold

@@ -3,6 +3,8 @@ package item
 import (
 	"errors"
 	"strings"
+
+	"crmsync/agent/internal/contentline"
 )
 
 // The vCard side uses its own content-line layer instead of go-vcard's
@@ -261,7 +263,7 @@ func (p *vprop) write(b *strings.Builder) {
 	}
 	l.WriteByte(':')
 	l.WriteString(p.value)
-	foldLine(b, l.String())
+	contentline.Fold(b, l.String())
 }
 
 // first returns the first property with the name, or nil.
