@@ -187,12 +187,18 @@ var errNoMailPassword = errors.New("no password is saved for this mail account")
 // mailPassword returns a's password: the one given for this session, or
 // the keychain's.
 func (e *Engine) mailPassword(ctx context.Context, a agent.IMAPAccount) (string, error) {
+	return e.accountPassword(ctx, a.URL(), errNoMailPassword)
+}
+
+// accountPassword returns the password the keychain (or this session)
+// holds for an account of the user's, by its key; none saved is missing.
+func (e *Engine) accountPassword(ctx context.Context, key string, missing error) (string, error) {
 	if e.o.Passwords == nil {
-		return "", errNoMailPassword
+		return "", missing
 	}
-	pw, err := e.o.Passwords.MailPassword(ctx, a.URL())
+	pw, err := e.o.Passwords.MailPassword(ctx, key)
 	if errors.Is(err, agent.ErrNoCredentials) || (err == nil && pw == "") {
-		return "", errNoMailPassword
+		return "", missing
 	}
 	return pw, err
 }

@@ -160,14 +160,7 @@ func (e *Engine) smtpPassword(ctx context.Context, a agent.SMTPAccount) (string,
 	if a.Username == "" {
 		return "", nil
 	}
-	if e.o.Passwords == nil {
-		return "", errNoSMTPPassword
-	}
-	pw, err := e.o.Passwords.MailPassword(ctx, a.URL())
-	if errors.Is(err, agent.ErrNoCredentials) || (err == nil && pw == "") {
-		return "", errNoSMTPPassword
-	}
-	return pw, err
+	return e.accountPassword(ctx, a.URL(), errNoSMTPPassword)
 }
 
 var errNoSMTPPassword = errors.New("no password is saved for the outgoing mail server; enter it in Settings, Send email from the CRM")

@@ -165,14 +165,7 @@ var errNoDAVPassword = errors.New("no password is saved for the address book and
 // davPassword returns a's password from the keychain (or the one given
 // for this session).
 func (e *Engine) davPassword(ctx context.Context, a agent.DAVAccount) (string, error) {
-	if e.o.Passwords == nil {
-		return "", errNoDAVPassword
-	}
-	pw, err := e.o.Passwords.MailPassword(ctx, a.Display())
-	if errors.Is(err, agent.ErrNoCredentials) || (err == nil && pw == "") {
-		return "", errNoDAVPassword
-	}
-	return pw, err
+	return e.accountPassword(ctx, a.Display(), errNoDAVPassword)
 }
 
 // recordsCRM gives a pass the CRM client while the connection is online.
